@@ -1,0 +1,175 @@
+"""Checkpoints: safetensors files whose metadata describes the model, so loading needs no flags.
+
+Tensors are grouped by prefix: `generator.*`, `discriminator.*`, `optimizer_g.*`,
+`optimizer_d.*` and `rng.*`. Nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gancli import __version__
+from gancli.config import TrainConfig
+from gancli.errors import GancliError
+
+FORMAT = "gancli/1"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    config: TrainConfig
+    step: int
+    epoch: int
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+
+    def group(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The tensors stored under `prefix.`, with the prefix removed."""
+        cut = len(prefix) + 1
+        return {k[cut:]: v for k, v in self.tensors.items() if k.startswith(prefix + ".")}
+
+
+def save_checkpoint(path: Path, config: TrainConfig, step: int, epoch: int, tensors: dict[str, torch.Tensor], **extra: str) -> None:
+    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`."""
+    from safetensors.torch import save
+
+    metadata = {
+        "format": FORMAT,
+        "gancli_version": __version__,
+        "config": config.to_json(),
+        "step": str(step),
+        "epoch": str(epoch),
+        **extra,
+    }
+    blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a gancli checkpoint; a GancliError names the file and the problem otherwise."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise GancliError(f"Checkpoint '{path}' does not exist.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as exc:
+        raise GancliError(f"'{path}' is not a readable safetensors file ({_first_line(exc)}); it may be truncated or corrupt.") from exc
+    _check_format(path, metadata)
+    return metadata
+
+
+def _check_format(path: Path, metadata: dict[str, str]) -> None:
+    fmt = metadata.get("format", "")
+    if not fmt.startswith("gancli/"):
+        raise GancliError(f"'{path}' is a safetensors file but not a gancli checkpoint (no 'format: gancli/N' metadata).")
+    try:
+        version = int(fmt.split("/", 1)[1])
+    except ValueError:
+        raise GancliError(f"'{path}' has an unreadable format tag '{fmt}'.") from None
+    if version > FORMAT_VERSION:
+        raise GancliError(
+            f"'{path}' was written by a newer gancli ({metadata.get('gancli_version', '?')}, format {fmt}); "
+            f"upgrade gancli (this is {__version__}) to load it."
+        )
+    if "config" not in metadata:
+        raise GancliError(f"'{path}' lacks the 'config' metadata key; it was not written by gancli train.")
+
+
+def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_location: str = "cpu") -> Checkpoint:
+    """Load a checkpoint; with `prefixes`, only the tensors of those groups (e.g. ("generator",))."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    metadata = read_metadata(path)
+    try:
+        config = TrainConfig.from_dict(json.loads(metadata["config"]))
+        step, epoch = int(metadata.get("step", 0)), int(metadata.get("epoch", 0))
+    except (ValueError, TypeError) as exc:
+        raise GancliError(f"'{path}' has unreadable 'config' metadata ({_first_line(exc)}).") from exc
+    tensors = {}
+    try:
+        with safe_open(str(path), framework="pt", device=map_location) as f:
+            for key in f.keys():
+                if prefixes is None or key.split(".", 1)[0] in prefixes:
+                    tensors[key] = f.get_tensor(key)
+    except Exception as exc:
+        raise GancliError(f"'{path}' is damaged: a tensor could not be read ({_first_line(exc)}).") from exc
+    return Checkpoint(path, config, step, epoch, tensors, metadata)
+
+
+def load_state(module: torch.nn.Module, checkpoint: Checkpoint, prefix: str) -> None:
+    """Load the `prefix.*` tensors into `module`, naming the file and key when they do not fit."""
+    state = checkpoint.group(prefix)
+    if not state:
+        raise GancliError(f"'{checkpoint.path}' has no '{prefix}.*' tensors.")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise GancliError(f"'{checkpoint.path}': the {prefix} weights do not match its config ({_first_line(exc)}).") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- optimiser state as tensors ----------------------------------------------------------------
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Adam-style state as flat tensors `prefix.{param}.{name}`, plus its param_groups as JSON."""
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            tensors[f"{prefix}.{index}.{name}"] = torch.as_tensor(value)
+    return tensors, json.dumps(state["param_groups"])
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, prefix: str) -> None:
+    groups_json = checkpoint.metadata.get(f"{prefix}_param_groups")
+    if groups_json is None:
+        raise GancliError(f"'{checkpoint.path}' has no optimiser state for {prefix}; it cannot be resumed.")
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in checkpoint.group(prefix).items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(groups_json)})
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise GancliError(f"'{checkpoint.path}': the {prefix} state does not fit the model ({_first_line(exc)}).") from exc

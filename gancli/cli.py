@@ -1,0 +1,266 @@
+"""The `gancli` command line: a thin Typer layer over the core. Heavy imports live in the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gancli import __version__
+from gancli.errors import GancliError, UsageError
+from gancli.models import ARCHITECTURES
+
+app = typer.Typer(
+    name="gancli",
+    help="Train GANs and turn them into images: train, sample, grid.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)  # the registry decides the choices
+
+
+class Upsample(str, Enum):
+    transpose = "transpose"
+    nearest = "nearest"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gancli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors (or set GANCLI_DEBUG=1).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """gancli: from a dataset to trained generators and images in a handful of commands."""
+    if debug:
+        os.environ["GANCLI_DEBUG"] = "1"
+
+
+# Options that describe the model or its data: fixed by the checkpoint when resuming.
+MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    dataset: Annotated[Optional[str], typer.Argument(help="mnist, fashion-mnist, cifar10, or a folder of images (sub-folders are classes).", show_default=False)] = None,
+    arch: Annotated[Arch, typer.Option(help="Model family.")] = "dcgan",
+    image_size: Annotated[Optional[int], typer.Option(help="Image side in pixels (default: the dataset's own, 64 for folders).", show_default=False)] = None,
+    upsample: Annotated[Upsample, typer.Option(help="dcgan generator: transposed convolutions or nearest upsample + 5x5 conv.")] = Upsample.transpose,
+    latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.")] = 100,
+    generator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the generator's last stage (ngf).")] = 64,
+    discriminator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the discriminator's first stage (ndf).")] = 64,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Total training steps (overrides --epochs).", show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 64,
+    lr_g: Annotated[float, typer.Option(help="Generator learning rate (Adam).")] = 2e-4,
+    lr_d: Annotated[float, typer.Option(help="Discriminator learning rate (Adam).")] = 2e-4,
+    beta1: Annotated[float, typer.Option(help="Adam beta1, in [0, 1).")] = 0.5,
+    beta2: Annotated[float, typer.Option(help="Adam beta2, in [0, 1).")] = 0.999,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.")] = 0,
+    sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False)] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False)] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False)] = None,
+) -> None:
+    """Train a GAN on a dataset; writes checkpoints, sample grids and metrics.csv.
+
+    Example: gancli train mnist --arch dcgan --epochs 5
+    """
+    from gancli import checkpoints, runs, training
+    from gancli.config import TrainConfig
+    from gancli.data import check_dataset, native_image_size
+    from gancli.models import check_image_size
+    from gancli.progress import TrainingDisplay
+
+    if epochs is not None and steps is not None:
+        raise UsageError("Give --epochs or --steps, not both.")
+    for flag, value in (("--lr-g", lr_g), ("--lr-d", lr_d)):
+        if not 0 < value < 1:
+            raise UsageError(f"{flag} {value} is out of range; use a learning rate above 0 and below 1, e.g. 0.0002.")
+    for flag, value in (("--beta1", beta1), ("--beta2", beta2)):
+        if not 0 <= value < 1:
+            raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
+    length = {"epochs": epochs, "steps": steps} if (epochs or steps) else {}
+    timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every)) if v is not None}
+    checkpoint = None
+    if resume is not None:
+        given = [n for n in MODEL_OPTIONS if ctx.get_parameter_source(n).name not in ("DEFAULT", "DEFAULT_MAP")]
+        if given:
+            flag = "DATASET" if given[0] == "dataset" else "--" + given[0].replace("_", "-")
+            raise UsageError(f"{flag} cannot change when resuming; the checkpoint fixes the model and data. Drop it or start a new run.")
+        checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(resume))
+        config = checkpoint.config.with_changes(**length, **timing)
+        run_dir = out or runs.run_dir_of(checkpoint.path)
+    else:
+        if dataset is None:
+            raise UsageError("Missing DATASET: give mnist, fashion-mnist, cifar10 or a folder of images (or --resume RUN).")
+        check_dataset(dataset)
+        size = image_size or native_image_size(dataset)
+        check_image_size(arch.value, size)
+        config = TrainConfig(
+            arch=arch.value, dataset=dataset, image_size=size, upsample=upsample.value, latent_dim=latent_dim,
+            generator_width=generator_width, discriminator_width=discriminator_width, batch_size=batch_size,
+            lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed,
+            data_dir=str(data_dir) if data_dir else "", **length, **timing,
+        )  # fmt: skip
+        run_dir = out or runs.default_run_dir(dataset, arch.value)
+        if runs.last_checkpoint_path(run_dir).exists():
+            raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --out.")
+    _check_writable(run_dir)
+
+    with TrainingDisplay() as display:
+        result = training.train(config, run_dir, device.value, reporter=display, resume=checkpoint)
+
+    if result.last_row:
+        from gancli.progress import format_stats
+
+        typer.echo(f"Trained to step {result.step}/{result.total_steps} in {result.seconds:.1f} s; last {format_stats(result.last_row)}")
+    typer.echo(f"Checkpoint: {result.checkpoint}")
+    if result.last_sample:
+        typer.echo(f"Samples:    {result.last_sample.parent}/ (latest {result.last_sample.name})")
+    typer.echo(f"Metrics:    {run_dir / 'metrics.csv'}")
+    if result.interrupted:
+        typer.echo(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
+        raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
+    typer.echo(f"Next:       gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png")
+
+
+@app.command()
+def sample(
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many images.")] = 64,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed for z; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("samples.png"),
+    out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
+    nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish).", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
+) -> None:
+    """Generate images from a trained generator.
+
+    Example: gancli sample --checkpoint runs/r1 --n 25 --seed 7 --out digits.png
+    """
+    import random
+    import time
+
+    import torch
+
+    from gancli import runs, sampling, training
+    from gancli.images import save_each, save_grid
+
+    path = runs.resolve_checkpoint(checkpoint)
+    dev = training.resolve_device(device.value)
+    generator, config = sampling.load_generator(path, dev)
+    if seed is None:
+        seed = random.randrange(2**31)
+    target = out_dir if out_dir is not None else out
+    _check_writable(target if out_dir is not None else out.parent)
+    started = time.perf_counter()
+    if out_dir is not None:
+        written = 0
+        for batch in sampling.generate(generator, config, n, seed, dev):
+            save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
+            written += len(batch)
+        what = f"{n} images to {out_dir}/"
+    else:
+        images = torch.cat(list(sampling.generate(generator, config, n, seed, dev)))
+        save_grid(images, out, nrow=nrow)
+        what = f"a grid of {n} images ({_layout(n, nrow)}) to {out}"
+    speed = n / max(time.perf_counter() - started, 1e-9)
+    typer.echo(f"Wrote {what} (seed {seed}, {speed:,.0f} images/s) from {path}")
+
+
+@app.command()
+def grid(
+    images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("grid.png"),
+    nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per row (default: square-ish).", show_default=False)] = None,
+    padding: Annotated[int, typer.Option(min=0, help="Pixels between images.")] = 2,
+) -> None:
+    """Arrange images into one grid PNG (sizes follow the first image).
+
+    Example: gancli grid runs/r1/samples/*.png --out progress.png --nrow 4
+    """
+    from gancli.images import expand_image_paths, load_images_like_first, save_grid
+
+    paths = expand_image_paths(images)
+    _check_writable(out.parent)
+    tensors = load_images_like_first(paths)
+    save_grid(tensors, out, nrow=nrow, padding=padding)
+    typer.echo(f"Wrote a grid of {len(paths)} images ({_layout(len(paths), nrow)}) to {out}")
+
+
+def _layout(n: int, nrow: int | None) -> str:
+    from gancli.images import square_nrow
+
+    columns = min(nrow or square_nrow(n), n)
+    rows = -(-n // columns)
+    return f"{columns} per row, {rows} row{'s' if rows > 1 else ''}"
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail early, before any work, when `folder` cannot be created or written."""
+    folder = Path(folder) if str(folder) else Path(".")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"Cannot write to '{folder}': '{existing}' is a file; choose another path.")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"Cannot write to '{folder}': permission denied; choose another path.")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status; errors become one line on stderr."""
+    try:
+        from typer._click import exceptions as click_errors  # typer >= 0.20 vendors click
+    except ImportError:
+        from click import exceptions as click_errors
+
+    debug = os.environ.get("GANCLI_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        result = app(args=argv, prog_name="gancli", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except (typer.Exit, getattr(click_errors, "Exit", typer.Exit)) as exc:
+        return exc.exit_code
+    except click_errors.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "gancli"
+        print(f"Error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        return 2
+    except (typer.Abort, getattr(click_errors, "Abort", typer.Abort), KeyboardInterrupt):
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except GancliError as exc:
+        if debug:
+            raise
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # unexpected: still one line unless debugging
+        if debug:
+            raise
+        print(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())

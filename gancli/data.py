@@ -1,0 +1,274 @@
+"""Datasets as one uint8 tensor (N, C, H, W) plus labels: named datasets and folders of images.
+
+Everything that touches files or PIL happens here, once, before training; the training loop
+only indexes tensors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from gancli.errors import GancliError, UsageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+FOLDER_DEFAULT_IMAGE_SIZE = 64
+BUNDLED_MNIST = Path(__file__).parent / "assets" / "mnist"
+SYSTEM_DATASETS = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
+
+
+@dataclass(frozen=True)
+class NamedDataset:
+    name: str
+    title: str
+    torchvision_class: str  # in torchvision.datasets; also the folder it downloads into
+    image_size: int
+    class_names: tuple[str, ...]
+    idx_files: bool  # distributed as IDX files (MNIST-style)
+
+
+NAMED_DATASETS: dict[str, NamedDataset] = {
+    d.name: d
+    for d in (
+        NamedDataset("mnist", "MNIST", "MNIST", 28, tuple("0123456789"), True),
+        NamedDataset(
+            "fashion-mnist",
+            "Fashion-MNIST",
+            "FashionMNIST",
+            28,
+            ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"),
+            True,
+        ),
+        NamedDataset(
+            "cifar10",
+            "CIFAR-10",
+            "CIFAR10",
+            32,
+            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+            False,
+        ),
+    )
+}
+
+
+@dataclass
+class ImageDataset:
+    """Images as uint8 (N, C, H, W) and, when the data has classes, int64 labels (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    class_names: tuple[str, ...]
+    description: str  # e.g. "MNIST training split, 60,000 images"
+    notices: list[str] = field(default_factory=list)  # things the user should see (fallbacks, skipped files)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("GANCLI_DATA_DIR") or Path.home() / ".cache" / "gancli" / "datasets")
+
+
+def is_named_dataset(dataset: str) -> bool:
+    return dataset in NAMED_DATASETS
+
+
+def native_image_size(dataset: str) -> int:
+    return NAMED_DATASETS[dataset].image_size if dataset in NAMED_DATASETS else FOLDER_DEFAULT_IMAGE_SIZE
+
+
+def check_dataset(dataset: str) -> None:
+    """Raise a UsageError unless `dataset` is a known name or an existing folder."""
+    if dataset in NAMED_DATASETS:
+        return
+    path = Path(dataset)
+    if path.is_dir():
+        return
+    if path.exists():
+        raise UsageError(f"'{dataset}' is a file; give a folder of images or one of: {', '.join(NAMED_DATASETS)}.")
+    close = difflib.get_close_matches(dataset.lower(), NAMED_DATASETS, n=2, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"use one of: {', '.join(NAMED_DATASETS)}"
+    raise UsageError(f"No dataset or folder named '{dataset}'; {hint} (or give a path to a folder of images).")
+
+
+def load_dataset(dataset: str, image_size: int, data_dir: Path | None = None, download: bool = True) -> ImageDataset:
+    """Load a named dataset or an image folder, resized once to image_size x image_size."""
+    check_dataset(dataset)
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if dataset in NAMED_DATASETS:
+        loaded = _load_named(NAMED_DATASETS[dataset], data_dir, download and not os.environ.get("GANCLI_OFFLINE"))
+    else:
+        loaded = load_image_folder(Path(dataset), image_size)
+    if loaded.image_size != image_size:
+        loaded.images = resize_images(loaded.images, image_size)
+    return loaded
+
+
+def resize_images(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
+    """Resize uint8 (N, C, H, W) images to size x size (antialiased), in chunks to bound memory."""
+    from torchvision.transforms.v2 import functional as F
+
+    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    for start in range(0, images.shape[0], chunk):
+        part = images[start : start + chunk]
+        part = F.resize(part, [size], antialias=True)
+        out[start : start + chunk] = F.center_crop(part, [size, size])
+    return out
+
+
+# --- named datasets ---------------------------------------------------------------------------
+
+
+def _load_named(spec: NamedDataset, data_dir: Path, download: bool) -> ImageDataset:
+    if spec.idx_files:
+        found = find_idx_split(spec, data_dir)
+        if found is not None:
+            images, labels, where = found
+            return _named(spec, images, labels, f"{spec.title} training split from {where}")
+    error = None
+    if download:
+        try:
+            return _download_named(spec, data_dir)
+        except Exception as exc:  # offline, blocked, checksum failure: all mean "not available"
+            lines = [line.strip(" <>") for line in str(exc).splitlines() if line.strip()]
+            error = lines[-1] if lines else type(exc).__name__  # torchvision puts the cause last
+    reason = f"could not be downloaded ({error})" if error else "downloads are off (GANCLI_OFFLINE)"
+    if spec.name == "mnist":
+        images, labels = read_idx_pair(BUNDLED_MNIST, "t10k")
+        loaded = _named(spec, images, labels, "bundled MNIST test split")
+        loaded.notices.append(
+            f"Full MNIST is not in {data_dir} and {reason}: training on the bundled MNIST test split "
+            f"({len(loaded):,} real digits)."
+        )
+        return loaded
+    hint = ""
+    if spec.name == "fashion-mnist":
+        hint = " Offline, install it with 'apt-get install dataset-fashion-mnist' (found automatically) or pass --data-dir."
+    raise GancliError(f"{spec.title} is not in {data_dir} and {reason}.{hint}")
+
+
+def _named(spec: NamedDataset, images: torch.Tensor, labels: torch.Tensor, source: str) -> ImageDataset:
+    return ImageDataset(images, labels, spec.class_names, f"{source} ({images.shape[0]:,} images)")
+
+
+def _download_named(spec: NamedDataset, data_dir: Path) -> ImageDataset:
+    import torchvision
+
+    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ds = cls(root=str(data_dir), train=True, download=True)
+    images = torch.as_tensor(ds.data)
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # (N, C, H, W)
+    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
+    return _named(spec, images.contiguous(), labels, f"{spec.title} training split from {data_dir}")
+
+
+def find_idx_split(spec: NamedDataset, data_dir: Path) -> tuple[torch.Tensor, torch.Tensor, Path] | None:
+    """The training split in IDX files, looked for where users and packages put them."""
+    candidates = [
+        data_dir,
+        data_dir / spec.name,
+        data_dir / spec.torchvision_class / "raw",  # torchvision's download layout
+        SYSTEM_DATASETS / spec.name,
+    ]
+    for folder in candidates:
+        if _idx_path(folder, "train-images-idx3-ubyte") and _idx_path(folder, "train-labels-idx1-ubyte"):
+            images, labels = read_idx_pair(folder, "train")
+            return images, labels, folder
+    return None
+
+
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_idx_pair(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 1, H, W) and labels (N,) from `{split}-images-idx3-ubyte[.gz]` and its labels file."""
+    images = read_idx(_idx_path(folder, f"{split}-images-idx3-ubyte"))
+    labels = read_idx(_idx_path(folder, f"{split}-labels-idx1-ubyte")).long()
+    if images.shape[0] != labels.shape[0]:
+        raise GancliError(f"IDX files in {folder} disagree: {images.shape[0]} images but {labels.shape[0]} labels.")
+    return images.unsqueeze(1), labels
+
+
+def read_idx(path: Path | None) -> torch.Tensor:
+    """A uint8 IDX file (the MNIST format: big-endian header, then raw bytes), gzip or plain."""
+    if path is None:
+        raise GancliError("IDX file missing.")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+        zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype != 0x08:
+            raise ValueError("not a uint8 IDX file")
+        shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+        return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
+    except (OSError, ValueError, struct.error, RuntimeError) as exc:
+        raise GancliError(f"Cannot read IDX file '{path}': {exc}; download it again.") from exc
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def load_image_folder(folder: Path, image_size: int) -> ImageDataset:
+    """Every image under `folder` (recursively), resized and centre-cropped to image_size.
+
+    When every image sits in a first-level sub-folder, those sub-folders are the classes.
+    Greyscale-only folders give one channel, anything else three.
+    """
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as F
+
+    paths = list_images(folder)
+    if not paths:
+        raise GancliError(f"No images found in '{folder}' (looked for {', '.join(IMAGE_EXTENSIONS)}).")
+    tensors, kept, colour, skipped = [], [], False, 0
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                colour = colour or img.mode not in ("1", "L", "LA", "I", "I;16", "F")
+                img = F.center_crop(F.resize(img.convert("RGB"), image_size), image_size)
+                tensors.append(F.pil_to_tensor(img))
+                kept.append(path)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            skipped += 1
+    if not tensors:
+        raise GancliError(f"None of the {len(paths)} image files in '{folder}' could be read; check that they are valid images.")
+    images = torch.stack(tensors)
+    if not colour:
+        images = images[:, :1].contiguous()
+    relative = [p.relative_to(folder).parts for p in kept]
+    class_names: tuple[str, ...] = ()
+    labels = None
+    if all(len(parts) > 1 for parts in relative):
+        class_names = tuple(sorted({parts[0] for parts in relative}))
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = torch.tensor([index[parts[0]] for parts in relative], dtype=torch.int64)
+    classes = f", {len(class_names)} classes" if class_names else ""
+    loaded = ImageDataset(images, labels, class_names, f"image folder '{folder}' ({len(kept):,} images{classes})")
+    if skipped:
+        loaded.notices.append(f"Skipped {skipped} unreadable image file(s) in '{folder}'.")
+    return loaded

@@ -1,0 +1,80 @@
+"""Converting between model tensors in [-1, 1], uint8 images and files; grids via torchvision."""
+
+from __future__ import annotations
+
+import glob
+import math
+from pathlib import Path
+
+import torch
+
+from gancli.data import IMAGE_EXTENSIONS
+from gancli.errors import GancliError, UsageError
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Model output in [-1, 1] -> uint8 in [0, 255] (rounded, as save_image does)."""
+    return ((images.detach().float().cpu() + 1) * 127.5 + 0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def square_nrow(n: int) -> int:
+    """Images per row for a square-ish grid: 25 -> 5, 10 -> 4."""
+    return max(1, math.ceil(math.sqrt(n)))
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, padding: int = 2) -> None:
+    """Save uint8 images (N, C, H, W) as one grid PNG."""
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.float() / 255, str(path), nrow=nrow or square_nrow(len(images)), padding=padding)
+
+
+def save_each(images: torch.Tensor, paths: list[Path]) -> None:
+    """Save uint8 images (N, C, H, W) one PNG each."""
+    from torchvision.transforms.functional import to_pil_image
+
+    for image, path in zip(images, paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        to_pil_image(image).save(path)
+
+
+def expand_image_paths(items: list[str]) -> list[Path]:
+    """Files, folders (recursively) and glob patterns -> image files, in the order given."""
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        elif path.is_file():
+            found.append(path)
+        elif glob.has_magic(item):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not matches:
+                raise UsageError(f"The pattern '{item}' matches no files.")
+            found += [p for p in matches if p.is_file()]
+        else:
+            raise UsageError(f"'{item}' does not exist; give image files, folders or glob patterns.")
+    if not found:
+        raise UsageError(f"No images found in {', '.join(repr(i) for i in items)} (looked for {', '.join(IMAGE_EXTENSIONS)}).")
+    return found
+
+
+def load_images_like_first(paths: list[Path]) -> torch.Tensor:
+    """uint8 (N, C, H, W): every image resized to the first one's size; RGB if any is in colour."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.functional import pil_to_tensor
+
+    pictures = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                pictures.append(img.copy())
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            raise GancliError(f"Cannot read image '{path}' ({exc}); remove it or pass other files.") from exc
+    mode = "L" if all(p.mode in ("1", "L", "LA", "I", "I;16") for p in pictures) else "RGB"
+    size = pictures[0].size
+    return torch.stack(
+        [pil_to_tensor(p.convert(mode).resize(size, Image.Resampling.BICUBIC) if p.size != size else p.convert(mode)) for p in pictures]
+    )

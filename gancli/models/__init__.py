@@ -1,0 +1,63 @@
+"""The architecture registry: the one place that maps an --arch name to its model module.
+
+Each module named here defines `Generator(config)` and `Discriminator(config)`. The registry
+itself imports no torch, so the command line can list architectures instantly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from gancli.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    module: str  # import path of the module with Generator and Discriminator
+    summary: str
+    image_sizes: tuple[int, ...] | None  # None: any size
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture("gan", "gancli.models.mlp", "classic fully-connected GAN (Goodfellow et al., 2014)", None),
+        Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", (28, 32, 64, 128)),
+    )
+}
+
+# Fully-connected models on large images explode in size; this keeps the `gan` family honest.
+MAX_MLP_IMAGE_SIZE = 128
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise UsageError(f"Unknown architecture '{name}'; use one of: {', '.join(ARCHITECTURES)}.") from None
+
+
+def check_image_size(arch: str, image_size: int) -> None:
+    """Raise a UsageError naming the valid sizes when `arch` cannot work at `image_size`."""
+    sizes = get_architecture(arch).image_sizes
+    if sizes is not None and image_size not in sizes:
+        valid = ", ".join(str(s) for s in sizes[:-1]) + f" or {sizes[-1]}"
+        raise UsageError(f"--image-size {image_size} is not supported by {arch}; use {valid}.")
+    if sizes is None and not 4 <= image_size <= MAX_MLP_IMAGE_SIZE:
+        raise UsageError(f"--image-size {image_size} is out of range for {arch}; use 4 to {MAX_MLP_IMAGE_SIZE}.")
+
+
+def build_generator(config):
+    """The generator described by `config` (a TrainConfig), freshly initialised."""
+    check_image_size(config.arch, config.image_size)
+    return get_architecture(config.arch).load().Generator(config)
+
+
+def build_discriminator(config):
+    check_image_size(config.arch, config.image_size)
+    return get_architecture(config.arch).load().Discriminator(config)

@@ -1,0 +1,50 @@
+"""Run directories: where a training run keeps its files, and finding checkpoints in them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gancli.errors import GancliError, UsageError
+
+RUNS_ROOT = Path("runs")
+CHECKPOINTS = "checkpoints"
+LAST = "last.safetensors"
+
+
+def default_run_dir(dataset: str, arch: str) -> Path:
+    name = Path(dataset).name if Path(dataset).is_dir() else dataset
+    return RUNS_ROOT / f"{name}-{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def last_checkpoint_path(run_dir: Path) -> Path:
+    return run_dir / CHECKPOINTS / LAST
+
+
+def resolve_checkpoint(path: Path | None) -> Path:
+    """A checkpoint file from a file, a run directory or, with None, the newest run under runs/."""
+    if path is None:
+        return newest_checkpoint(RUNS_ROOT)
+    path = Path(path)
+    if path.is_dir():
+        last = last_checkpoint_path(path)
+        if last.is_file():
+            return last
+        if path.name == CHECKPOINTS and (path / LAST).is_file():
+            return path / LAST
+        raise UsageError(f"'{path}' holds no {CHECKPOINTS}/{LAST}; give a checkpoint file or a run directory.")
+    if not path.exists():
+        raise UsageError(f"Checkpoint '{path}' does not exist; give a .safetensors file or a run directory.")
+    return path
+
+
+def newest_checkpoint(root: Path) -> Path:
+    candidates = list(root.glob(f"*/{CHECKPOINTS}/{LAST}")) if root.is_dir() else []
+    if not candidates:
+        raise GancliError(f"No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run directory a checkpoint belongs to (runs/x/checkpoints/last.safetensors -> runs/x)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint.parent

@@ -1,0 +1,340 @@
+"""Adversarial training: train_step() is one update of D then G; train() runs a whole run.
+
+train() owns seeding, the device, the fixed preview noise, metrics and checkpoint timing. It
+prints nothing: a reporter (the Rich display in the CLI) is told about progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+from gancli import checkpoints
+from gancli.config import DEFAULT_EPOCHS, TrainConfig
+from gancli.data import ImageDataset, load_dataset
+from gancli.errors import GancliError, UsageError
+from gancli.images import save_grid, to_uint8
+from gancli.latent import latent_batches
+from gancli.models import build_discriminator, build_generator
+from gancli.runs import CHECKPOINTS, LAST
+
+# Order of the values train_step() returns; also the metrics.csv columns.
+STAT_NAMES = ("loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2")
+METRICS_COLUMNS = ("step", "epoch", *STAT_NAMES, "images_per_s", "seconds")
+PREVIEW_COUNT = 64  # fixed-z samples in each samples/step_*.png (8 x 8)
+DISPLAY_INTERVAL_S = 0.25
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; explicit names are checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or --device auto.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps was asked for but Apple's MPS is not available; use --device cpu or --device auto.")
+    if name not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {name} is unknown; use auto, cpu, cuda or mps.")
+    return torch.device(name)
+
+
+def train_step(
+    real: torch.Tensor,
+    generator: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    z: torch.Tensor,
+) -> torch.Tensor:
+    """One update of D, then one of G, with the non-saturating BCE loss on logits.
+
+    Args:
+        real: a batch of real images (B, C, H, W) in [-1, 1].
+        z: latent vectors (B, latent_dim) for this step's fakes.
+
+    Returns the detached values named by STAT_NAMES: loss_D, loss_G, D(x), and D(G(z)) before
+    (D_G_z1) and after (D_G_z2) the discriminator's update, as in the PyTorch DCGAN example.
+    """
+    ones = torch.ones(real.shape[0], device=real.device)
+    zeros = torch.zeros_like(ones)
+
+    # (1) D: maximise log D(x) + log(1 - D(G(z)))
+    opt_d.zero_grad(set_to_none=True)
+    real_logits = discriminator(real)
+    fake = generator(z)
+    fake_logits = discriminator(fake.detach())
+    loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+    loss_d.backward()
+    opt_d.step()
+
+    # (2) G: maximise log D(G(z)), the non-saturating loss; fakes count as real for G's loss
+    opt_g.zero_grad(set_to_none=True)
+    gen_logits = discriminator(fake)
+    loss_g = F.binary_cross_entropy_with_logits(gen_logits, ones)
+    loss_g.backward()
+    opt_g.step()
+
+    with torch.no_grad():
+        return torch.stack(
+            [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), torch.sigmoid(gen_logits).mean()]
+        ).detach()
+
+
+def epoch_order(num_images: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of one epoch: a function of (seed, epoch) alone, so resuming needs no state."""
+    return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+# --- what train() tells its reporter -----------------------------------------------------------
+
+
+@dataclass
+class TrainingPlan:
+    config: TrainConfig
+    run_dir: Path
+    device: str
+    dataset: str
+    notices: list[str]
+    start_step: int
+    total_steps: int
+    steps_per_epoch: int
+
+
+@dataclass
+class TrainingProgress:
+    step: int
+    total_steps: int
+    epoch: float
+    stats: dict[str, float]  # STAT_NAMES -> mean since the previous update
+    images_per_s: float
+    seconds: float
+
+
+@dataclass
+class TrainingResult:
+    run_dir: Path
+    checkpoint: Path
+    step: int
+    total_steps: int
+    seconds: float
+    last_row: dict[str, float] = field(default_factory=dict)
+    last_sample: Path | None = None
+    interrupted: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
+
+
+class Reporter(Protocol):
+    def start(self, plan: TrainingPlan) -> None: ...
+    def update(self, progress: TrainingProgress) -> None: ...
+
+
+class SilentReporter:
+    def start(self, plan: TrainingPlan) -> None:
+        pass
+
+    def update(self, progress: TrainingProgress) -> None:
+        pass
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    device: str = "auto",
+    reporter: Reporter | None = None,
+    resume: checkpoints.Checkpoint | None = None,
+) -> TrainingResult:
+    """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written."""
+    reporter = reporter or SilentReporter()
+    dev = resolve_device(device)
+    dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
+    config, notices = _fit_to_data(config, dataset, resumed=resume is not None)
+    steps_per_epoch = len(dataset) // config.batch_size
+    total_steps = config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
+
+    torch.manual_seed(config.seed)  # model initialisation
+    generator = build_generator(config).to(dev)
+    discriminator = build_discriminator(config).to(dev)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
+    noise = torch.Generator(device=dev).manual_seed(config.seed + 1)
+    start_step, seconds_before = 0, 0.0
+    if resume is not None:
+        start_step, seconds_before = _restore(resume, generator, discriminator, opt_g, opt_d, noise, dev, notices)
+        if start_step >= total_steps:
+            raise UsageError(
+                f"The run is already at step {start_step} of {total_steps}; pass a larger --steps or --epochs to train further."
+            )
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(config.to_json() + "\n")
+    metrics = MetricsLog(run_dir / "metrics.csv", truncate_after=start_step)
+    preview_z = next(latent_batches(config.seed, PREVIEW_COUNT, config.latent_dim, PREVIEW_COUNT)).to(dev)
+    images = dataset.images.to(dev)
+
+    reporter.start(TrainingPlan(config, run_dir, str(dev), dataset.description, notices, start_step, total_steps, steps_per_epoch))
+    result = TrainingResult(run_dir, run_dir / CHECKPOINTS / LAST, start_step, total_steps, seconds_before)
+
+    def save(path: Path, step: int) -> None:
+        tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+        tensors |= {f"discriminator.{k}": v for k, v in discriminator.state_dict().items()}
+        g_state, g_groups = checkpoints.optimizer_tensors(opt_g, "optimizer_g")
+        d_state, d_groups = checkpoints.optimizer_tensors(opt_d, "optimizer_d")
+        tensors |= g_state | d_state | {"rng.noise": noise.get_state()}
+        checkpoints.save_checkpoint(
+            path, config, step, step // steps_per_epoch, tensors,
+            optimizer_g_param_groups=g_groups, optimizer_d_param_groups=d_groups,
+            noise_device=dev.type, seconds=f"{result.seconds:.3f}", dataset_description=dataset.description,
+        )  # fmt: skip
+
+    def preview(step: int) -> Path:
+        generator.eval()
+        with torch.no_grad():
+            fakes = generator(preview_z)
+        generator.train()
+        path = run_dir / "samples" / f"step_{step:06d}.png"
+        save_grid(to_uint8(fakes), path)
+        return path
+
+    row_sum = torch.zeros(len(STAT_NAMES), device=dev)
+    shown_sum = torch.zeros_like(row_sum)
+    row_steps = shown_steps = 0
+    started = row_started = shown_at = time.perf_counter()
+    order, order_epoch = None, -1
+    step = start_step
+    with _stop_requests() as stop:
+        while step < total_steps:
+            epoch, position = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = epoch_order(len(dataset), config.seed, epoch).to(dev), epoch
+            index = order[position * config.batch_size : (position + 1) * config.batch_size]
+            real = images[index].float().div_(127.5).sub_(1)
+            z = torch.randn(real.shape[0], config.latent_dim, device=dev, generator=noise)
+            stats = train_step(real, generator, discriminator, opt_g, opt_d, z)
+            step += 1
+            row_sum += stats
+            shown_sum += stats
+            row_steps += 1
+            shown_steps += 1
+            now = time.perf_counter()
+            result.seconds = seconds_before + (now - started)
+            at_row = step % config.sample_every == 0 or step == total_steps or stop.requested
+            if at_row or now - shown_at >= DISPLAY_INTERVAL_S:
+                means = (shown_sum / shown_steps).tolist()
+                if not all(math.isfinite(v) for v in means):
+                    raise GancliError(
+                        f"Training diverged at step {step}: the losses are not finite. The last good checkpoint "
+                        f"is {result.checkpoint}; try a lower --lr-g/--lr-d or another --seed."
+                    )
+                speed = shown_steps * config.batch_size / max(now - shown_at, 1e-9)
+                reporter.update(TrainingProgress(step, total_steps, step / steps_per_epoch, dict(zip(STAT_NAMES, means)), speed, result.seconds))
+                shown_sum.zero_()
+                shown_steps, shown_at = 0, now
+            if at_row:
+                row = dict(zip(STAT_NAMES, (row_sum / row_steps).tolist()))
+                row.update(step=step, epoch=round(step / steps_per_epoch, 3))
+                row.update(images_per_s=row_steps * config.batch_size / max(now - row_started, 1e-9), seconds=result.seconds)
+                metrics.append(row)
+                result.last_row, result.last_sample, result.step = row, preview(step), step
+                save(result.checkpoint, step)
+                row_sum.zero_()
+                row_steps, row_started = 0, time.perf_counter()
+            if step % config.checkpoint_every == 0:
+                save(run_dir / CHECKPOINTS / f"step_{step:06d}.safetensors", step)
+            if stop.requested:
+                result.interrupted = stop.requested
+                break
+    return result
+
+
+def _fit_to_data(config: TrainConfig, dataset: ImageDataset, resumed: bool) -> tuple[TrainConfig, list[str]]:
+    """Channels and classes follow the data; the batch size shrinks for tiny datasets."""
+    notices = list(dataset.notices)
+    if resumed and (config.channels, tuple(config.class_names)) != (dataset.channels, dataset.class_names):
+        raise GancliError(
+            f"The data in '{config.dataset}' no longer matches the checkpoint ({dataset.channels} channels, "
+            f"{len(dataset.class_names)} classes vs {config.channels} and {config.num_classes}); restore it or start a new run."
+        )
+    changes = dict(channels=dataset.channels, class_names=dataset.class_names, num_classes=len(dataset.class_names))
+    if config.batch_size > len(dataset):
+        notices.append(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); using {len(dataset)}.")
+        changes["batch_size"] = len(dataset)
+    return config.with_changes(**changes), notices
+
+
+def _restore(resume, generator, discriminator, opt_g, opt_d, noise, dev, notices) -> tuple[int, float]:
+    checkpoints.load_state(generator, resume, "generator")
+    checkpoints.load_state(discriminator, resume, "discriminator")
+    checkpoints.load_optimizer(opt_g, resume, "optimizer_g")
+    checkpoints.load_optimizer(opt_d, resume, "optimizer_d")
+    state = resume.tensors.get("rng.noise")
+    if state is not None and resume.metadata.get("noise_device") == dev.type:
+        noise.set_state(state)
+    else:  # RNG states do not carry across device types; continue with a stream derived from the step
+        noise.manual_seed(resume.config.seed + 1 + resume.step)
+        notices.append(f"Resumed on {dev.type}, saved on {resume.metadata.get('noise_device', '?')}: the noise stream differs from an uninterrupted run.")
+    return resume.step, float(resume.metadata.get("seconds", 0.0))
+
+
+class MetricsLog:
+    """metrics.csv, one row per --sample-every steps; resuming drops rows past the resumed step."""
+
+    def __init__(self, path: Path, truncate_after: int):
+        self.path = path
+        rows = []
+        if path.exists() and truncate_after > 0:
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= truncate_after]
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, METRICS_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, row: dict) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, METRICS_COLUMNS).writerow({k: _fmt(row[k]) for k in METRICS_COLUMNS})
+
+
+def _fmt(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+class _StopFlag:
+    requested: str | None = None
+
+
+@contextmanager
+def _stop_requests():
+    """SIGINT/SIGTERM ask the loop to finish its step and save; a second SIGINT stops at once."""
+    flag = _StopFlag()
+    previous = {}
+
+    def handler(signum, frame):
+        if flag.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag.requested = signal.Signals(signum).name
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no signal handling
+        pass
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

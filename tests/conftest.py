@@ -1,0 +1,78 @@
+"""Shared fixtures: an isolated working directory, the CLI as a function, tiny generated images."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gancli.cli import run
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Every test runs in its own folder, offline, with no datasets cached."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANCLI_DATA_DIR", str(tmp_path / "datasets"))
+    monkeypatch.setenv("GANCLI_OFFLINE", "1")
+    monkeypatch.delenv("GANCLI_DEBUG", raising=False)
+    yield tmp_path
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `gancli ARGS...` in-process and return its exit code and output."""
+
+    def invoke(*args) -> Result:
+        capsys.readouterr()
+        code = run([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+def make_image_folder(root: Path, size: int = 32, per_class: int = 12, classes=("circles", "squares"), mode="RGB") -> Path:
+    """Small synthetic images in class sub-folders: bright shapes on a coloured background."""
+    from PIL import Image, ImageDraw
+
+    for c, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = Image.new("RGB", (size, size), (20 * i % 255, 40 * c, 120))
+            draw = ImageDraw.Draw(img)
+            box = (4 + i % 5, 4 + i % 7, size - 4, size - 6)
+            (draw.ellipse if c == 0 else draw.rectangle)(box, fill=(250, 200 - 10 * i % 200, 30))
+            img.convert(mode).save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return make_image_folder(tmp_path / "shapes")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A tiny DCGAN run on the bundled digits, shared by tests that only read it."""
+    root = tmp_path_factory.mktemp("trained")
+    old = os.getcwd()
+    os.environ["GANCLI_OFFLINE"] = "1"
+    os.environ["GANCLI_DATA_DIR"] = str(root / "datasets")
+    try:
+        os.chdir(root)
+        code = run(["train", "mnist", "--steps", "6", "--batch-size", "16", "--sample-every", "3", "--out", "runs/r1", "--device", "cpu"])
+        assert code == 0
+    finally:
+        os.chdir(old)
+    return root / "runs" / "r1"

@@ -1,0 +1,28 @@
+"""The example scripts run as written, in their reduced mode (GANCLI_EXAMPLE_STEPS)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name, *args, cwd):
+    env = dict(os.environ, GANCLI_EXAMPLE_STEPS="2", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run(["bash", str(EXAMPLES / name), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_mnist_dcgan_example(isolated):
+    done = run_example("mnist_dcgan.sh", "runs/ex", cwd=isolated)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(isolated / "runs/ex/digits.png").size == (152, 152)
+
+
+def test_image_folder_example(isolated, image_folder):
+    done = run_example("image_folder.sh", image_folder, "runs/shapes", cwd=isolated)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(isolated / "runs/shapes/generated.png").size == (4 * 64 + 10, 4 * 64 + 10)
+    assert Image.open(isolated / "runs/shapes/progress.png").mode == "RGB"

@@ -1,0 +1,69 @@
+"""Every architecture at every size it supports: shapes, init and the registry's checks."""
+
+import pytest
+import torch
+
+from gancli.config import TrainConfig
+from gancli.errors import UsageError
+from gancli.models import ARCHITECTURES, build_discriminator, build_generator, check_image_size
+
+CASES = [
+    (arch, size, channels, upsample)
+    for arch, spec in ARCHITECTURES.items()
+    for size in (spec.image_sizes or (28, 32))
+    for channels in (1, 3)
+    for upsample in (("transpose", "nearest") if arch == "dcgan" else ("transpose",))
+]
+
+
+@pytest.mark.parametrize("arch,size,channels,upsample", CASES)
+def test_generator_and_discriminator_shapes(arch, size, channels, upsample):
+    config = TrainConfig(arch=arch, image_size=size, channels=channels, upsample=upsample, latent_dim=16,
+                         generator_width=8, discriminator_width=8)  # fmt: skip
+    g, d = build_generator(config), build_discriminator(config)
+    fake = g(torch.randn(3, 16))
+    assert fake.shape == (3, channels, size, size)
+    assert fake.min() >= -1 and fake.max() <= 1  # tanh output
+    assert d(fake).shape == (3,)
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_dcgan_64_matches_the_pytorch_example():
+    # Parameter counts of netG / netD in pytorch/examples dcgan (nz 100, ngf = ndf = 64, nc 3).
+    config = TrainConfig(arch="dcgan", image_size=64, channels=3)
+    assert count(build_generator(config)) == 3_576_704
+    assert count(build_discriminator(config)) == 2_765_568
+
+
+def test_keras_variant_projects_to_7x7x128_at_28():
+    g = build_generator(TrainConfig(arch="dcgan", image_size=28, upsample="nearest"))
+    linear = g.net[0]
+    assert isinstance(linear, torch.nn.Linear) and linear.out_features == 7 * 7 * 128
+    convs = [m for m in g.net if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(5, 5), (5, 5)]
+    assert sum(isinstance(m, torch.nn.Upsample) for m in g.net) == 2
+
+
+def test_classic_gan_layer_widths():
+    g = build_generator(TrainConfig(arch="gan", image_size=28))
+    d = build_discriminator(TrainConfig(arch="gan", image_size=28))
+    assert [m.out_features for m in g.net if isinstance(m, torch.nn.Linear)] == [256, 512, 1024, 784]
+    assert [m.out_features for m in d.net if isinstance(m, torch.nn.Linear)] == [512, 256, 1]
+
+
+def test_dcgan_init_is_normal_0_02():
+    torch.manual_seed(0)
+    g = build_generator(TrainConfig(arch="dcgan", image_size=64, channels=3))
+    weights = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)])
+    assert abs(weights.std().item() - 0.02) < 0.001
+    assert abs(weights.mean().item()) < 0.001
+
+
+def test_unsupported_size_names_the_valid_ones():
+    with pytest.raises(UsageError, match=r"--image-size 30 is not supported by dcgan; use 28, 32, 64 or 128"):
+        check_image_size("dcgan", 30)
+    with pytest.raises(UsageError, match="out of range for gan"):
+        check_image_size("gan", 2)
