@@ -144,8 +144,11 @@ def load_state(module: torch.nn.Module, checkpoint: Checkpoint, prefix: str) -> 
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The informative line of an exception: torch's state-dict errors put a bare heading first."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 # --- optimiser state as tensors ----------------------------------------------------------------

@@ -101,7 +101,7 @@ def train(
     for flag, value in (("--beta1", beta1), ("--beta2", beta2)):
         if not 0 <= value < 1:
             raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
-    length = {"epochs": epochs, "steps": steps} if (epochs or steps) else {}
+    length = {"epochs": epochs, "steps": steps} if (epochs or steps) else {}  # one of them replaces the other
     timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every)) if v is not None}
     checkpoint = None
     if resume is not None:
@@ -186,8 +186,8 @@ def sample(
         images = torch.cat(list(sampling.generate(generator, config, n, seed, dev)))
         save_grid(images, out, nrow=nrow)
         what = f"a grid of {n} images ({_layout(n, nrow)}) to {out}"
-    speed = n / max(time.perf_counter() - started, 1e-9)
-    typer.echo(f"Wrote {what} (seed {seed}, {speed:,.0f} images/s) from {path}")
+    seconds = time.perf_counter() - started
+    typer.echo(f"Wrote {what} (seed {seed}) in {seconds:.2f} s, {n / max(seconds, 1e-9):,.0f} images/s, from {path}")
 
 
 @app.command()

@@ -13,10 +13,10 @@ PLAIN_INTERVAL_S = 10.0
 
 
 def format_stats(stats: dict[str, float]) -> str:
-    """loss_D, loss_G, D(x) and D(G(z)) before and after the G step, spelled out (no "a / b")."""
+    """loss_D, loss_G, D(x), and D(G(z)) as seen in the D step and in the G step, spelled out (no "a / b")."""
     return (
         f"loss_D {stats['loss_D']:.3f}  loss_G {stats['loss_G']:.3f}  D(x) {stats['D_x']:.3f}  "
-        f"D(G(z)) before G step {stats['D_G_z1']:.3f}, after {stats['D_G_z2']:.3f}"
+        f"D(G(z)) in D step {stats['D_G_z1']:.3f}, in G step {stats['D_G_z2']:.3f}"
     )
 
 

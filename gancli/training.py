@@ -65,8 +65,9 @@ def train_step(
         real: a batch of real images (B, C, H, W) in [-1, 1].
         z: latent vectors (B, latent_dim) for this step's fakes.
 
-    Returns the detached values named by STAT_NAMES: loss_D, loss_G, D(x), and D(G(z)) before
-    (D_G_z1) and after (D_G_z2) the discriminator's update, as in the PyTorch DCGAN example.
+    Returns the detached values named by STAT_NAMES: loss_D, loss_G, D(x), and D(G(z)) in the D
+    step (D_G_z1, before D's update) and in the G step (D_G_z2, after D's update, before G's), as
+    in the PyTorch DCGAN example.
     """
     ones = torch.ones(real.shape[0], device=real.device)
     zeros = torch.zeros_like(ones)

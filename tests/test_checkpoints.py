@@ -89,5 +89,5 @@ def test_weights_that_do_not_fit_the_config_name_the_file(tmp_path):
     save_generator(path)
     ck = checkpoints.load_checkpoint(path)
     wrong = build_generator(CONFIG.with_changes(generator_width=8))
-    with pytest.raises(GancliError, match="w.safetensors': the generator weights do not match"):
+    with pytest.raises(GancliError, match=r"w.safetensors': the generator weights do not match its config \(size mismatch for net"):
         checkpoints.load_state(wrong, ck, "generator")

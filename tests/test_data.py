@@ -105,3 +105,26 @@ def test_bad_datasets_give_clear_errors(tmp_path):
     (tmp_path / "corrupt" / "a.jpg").write_bytes(b"\xff\xd8garbage")
     with pytest.raises(GancliError, match="None of the 1 image files"):
         load_dataset(str(tmp_path / "corrupt"), 32)
+
+
+def test_cifar10_offline_error_names_the_folder(tmp_path):
+    with pytest.raises(GancliError, match=r"CIFAR-10 is not in .* downloads are off"):
+        load_dataset("cifar10", 32, tmp_path)
+
+
+def test_torchvision_download_path_converts_to_uint8_nchw(tmp_path, monkeypatch):
+    import numpy as np
+    import torchvision
+
+    class FakeCIFAR10:  # what torchvision.datasets.CIFAR10 exposes: HWC uint8 numpy and a list of labels
+        def __init__(self, root, train, download):
+            assert train and download and root == str(tmp_path)
+            self.data = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
+            self.targets = [3, 1, 4, 1]
+
+    monkeypatch.delenv("GANCLI_OFFLINE")
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    ds = load_dataset("cifar10", 8, tmp_path)
+    assert ds.images.shape == (4, 3, 8, 8) and ds.images.dtype == torch.uint8
+    assert ds.images[0, 2, 0, 1].item() == 5  # pixel (0, 1), blue channel of the HWC source
+    assert ds.labels.tolist() == [3, 1, 4, 1] and ds.class_names[3] == "cat"

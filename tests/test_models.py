@@ -67,3 +67,14 @@ def test_unsupported_size_names_the_valid_ones():
         check_image_size("dcgan", 30)
     with pytest.raises(UsageError, match="out of range for gan"):
         check_image_size("gan", 2)
+
+
+def test_dcgan_28_grows_4_7_14_28():
+    g = build_generator(TrainConfig(arch="dcgan", image_size=28))
+    x = torch.randn(2, 100)
+    sides = []
+    for layer in g.net:
+        x = layer(x) if x.dim() == 4 else layer(x.view(2, 100, 1, 1))
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            sides.append((x.shape[1], x.shape[-1]))
+    assert sides == [(256, 4), (128, 7), (64, 14), (1, 28)]

@@ -18,7 +18,7 @@ def plan(tmp_path):
 def test_stats_are_labelled_not_slashed():
     text = format_stats(STATS)
     assert "/" not in text
-    assert "D(x) 0.750" in text and "D(G(z)) before G step 0.300, after 0.250" in text
+    assert "D(x) 0.750" in text and "D(G(z)) in D step 0.300, in G step 0.250" in text
 
 
 def test_plain_lines_when_not_a_terminal(tmp_path):

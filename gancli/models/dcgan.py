@@ -8,10 +8,17 @@ import torch
 from torch import nn
 
 
-def _stages(image_size: int) -> tuple[int, int]:
-    """(base, doublings): the first feature map is base x base and doubles up to image_size."""
-    base = 7 if image_size % 7 == 0 else 4  # 28 = 7 * 2^2; 32, 64, 128 = 4 * 2^k
-    return base, int(math.log2(image_size // base))
+def feature_sizes(image_size: int) -> list[int]:
+    """Feature-map sides from the 4x4 projection up to the image: 28 -> [4, 7, 14, 28], 64 -> [4, 8, 16, 32, 64]."""
+    sizes = [image_size]
+    while sizes[-1] > 4:
+        sizes.append(-(-sizes[-1] // 2))
+    return sizes[::-1]
+
+
+def stride2_kernel(small: int, large: int) -> int:
+    """Kernel of a stride-2, padding-1 (transposed) convolution between sides small and large: 4 doubles, 3 gives 2n-1 (4 <-> 7)."""
+    return 4 if large == 2 * small else 3
 
 
 def init_weights(module: nn.Module) -> None:
@@ -28,44 +35,55 @@ def init_weights(module: nn.Module) -> None:
 class Generator(nn.Module):
     """z (B, latent_dim) -> image (B, C, S, S) in [-1, 1].
 
-    The projection of z to a base x base map (the first transposed convolution acts on a 1x1
-    input, so it is the paper's dense projection), then stride-2 transposed convolutions that
-    halve the channels while doubling the size. With upsample="nearest", each doubling is a
-    nearest-neighbour upsample followed by a 5x5 convolution instead (the Keras DCGAN variant,
-    which avoids checkerboard artefacts).
+    The projection of z to a 4x4 map (the first transposed convolution acts on a 1x1 input, so
+    it is the paper's dense projection), then stride-2 transposed convolutions that halve the
+    channels while doubling the side (4 -> 7 at 28 pixels). With upsample="nearest", the Keras
+    DCGAN variant: dense to a 7x7 (28, i.e. 7x7x128) or 4x4 map, then nearest-neighbour
+    upsampling and 5x5 convolutions, which avoids checkerboard artefacts.
     """
 
     def __init__(self, config):
         super().__init__()
-        base, doublings = _stages(config.image_size)
-        # e.g. 64x64, width 64: 512 @ 4x4 -> 256 @ 8 -> 128 @ 16 -> 64 @ 32 -> C @ 64
-        widths = [config.generator_width * 2 ** (doublings - 1 - i) for i in range(doublings)]
-        if config.upsample == "nearest":
-            layers: list[nn.Module] = [
-                nn.Linear(config.latent_dim, widths[0] * base * base, bias=False),
-                nn.BatchNorm1d(widths[0] * base * base),
-                nn.ReLU(True),
-                nn.Unflatten(1, (widths[0], base, base)),  # (B, w0, base, base)
-            ]
-            outputs = widths[1:] + [config.channels]
-            for i, (w_in, w_out) in enumerate(zip(widths, outputs)):
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_in, w_out, 5, 1, 2, bias=False)]
-                if i < len(outputs) - 1:  # the last convolution feeds tanh directly
-                    layers += [nn.BatchNorm2d(w_out), nn.ReLU(True)]
-            self.latent_shape = (config.latent_dim,)
-        else:
-            layers = [
-                nn.ConvTranspose2d(config.latent_dim, widths[0], base, 1, 0, bias=False),  # (B, w0, base, base)
-                nn.BatchNorm2d(widths[0]),
-                nn.ReLU(True),
-            ]
-            for w_in, w_out in zip(widths, widths[1:]):
-                layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
-            layers.append(nn.ConvTranspose2d(widths[-1], config.channels, 4, 2, 1, bias=False))  # (B, C, S, S)
-            self.latent_shape = (config.latent_dim, 1, 1)
-        layers.append(nn.Tanh())
-        self.net = nn.Sequential(*layers)
+        layers = self._nearest(config) if config.upsample == "nearest" else self._transposed(config)
+        self.net = nn.Sequential(*layers, nn.Tanh())
         self.apply(init_weights)
+
+    def _transposed(self, config) -> list[nn.Module]:
+        sizes = feature_sizes(config.image_size)
+        # e.g. 64x64, width 64: 512 @ 4x4 -> 256 @ 8 -> 128 @ 16 -> 64 @ 32 -> C @ 64
+        widths = [config.generator_width * 2 ** (len(sizes) - 2 - i) for i in range(len(sizes) - 1)]
+        self.latent_shape = (config.latent_dim, 1, 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.latent_dim, widths[0], 4, 1, 0, bias=False),  # (B, w0, 4, 4)
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for i, (w_in, w_out) in enumerate(zip(widths, widths[1:])):
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, stride2_kernel(sizes[i], sizes[i + 1]), 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(True),
+            ]
+        layers.append(nn.ConvTranspose2d(widths[-1], config.channels, stride2_kernel(sizes[-2], sizes[-1]), 2, 1, bias=False))
+        return layers  # (B, C, S, S)
+
+    def _nearest(self, config) -> list[nn.Module]:
+        base = 7 if config.image_size % 7 == 0 else 4  # 28 = 7 * 2^2; 32, 64, 128 = 4 * 2^k
+        doublings = int(math.log2(config.image_size // base))
+        widths = [config.generator_width * 2 ** (doublings - 1 - i) for i in range(doublings)]
+        self.latent_shape = (config.latent_dim,)
+        layers: list[nn.Module] = [
+            nn.Linear(config.latent_dim, widths[0] * base * base, bias=False),
+            nn.BatchNorm1d(widths[0] * base * base),
+            nn.ReLU(True),
+            nn.Unflatten(1, (widths[0], base, base)),  # (B, w0, base, base)
+        ]
+        outputs = widths[1:] + [config.channels]
+        for i, (w_in, w_out) in enumerate(zip(widths, outputs)):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_in, w_out, 5, 1, 2, bias=False)]
+            if i < len(outputs) - 1:  # the last convolution feeds tanh directly
+                layers += [nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        return layers  # (B, C, S, S)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(-1, *self.latent_shape))
@@ -76,13 +94,20 @@ class Discriminator(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        base, doublings = _stages(config.image_size)
+        sizes = feature_sizes(config.image_size)[::-1]  # e.g. [28, 14, 7, 4]
         # e.g. 64x64, width 64: C @ 64 -> 64 @ 32 -> 128 @ 16 -> 256 @ 8 -> 512 @ 4 -> 1
-        widths = [config.discriminator_width * 2**i for i in range(doublings)]
-        layers: list[nn.Module] = [nn.Conv2d(config.channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
-        for w_in, w_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False))  # (B, 1, 1, 1)
+        widths = [config.discriminator_width * 2**i for i in range(len(sizes) - 1)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(config.channels, widths[0], stride2_kernel(sizes[1], sizes[0]), 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+        ]
+        for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]), start=1):
+            layers += [
+                nn.Conv2d(w_in, w_out, stride2_kernel(sizes[i + 1], sizes[i]), 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.LeakyReLU(0.2, True),
+            ]
+        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
 
