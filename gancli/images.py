@@ -26,8 +26,11 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, padding
     """Save uint8 images (N, C, H, W) as one grid PNG."""
     from torchvision.utils import save_image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.float() / 255, str(path), nrow=nrow or square_nrow(len(images)), padding=padding)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images.float() / 255, str(path), nrow=nrow or square_nrow(len(images)), padding=padding)
+    except (OSError, ValueError) as exc:  # ValueError: an extension Pillow cannot write
+        raise GancliError(f"Cannot write '{path}' ({exc}); choose another --out.") from exc
 
 
 def save_each(images: torch.Tensor, paths: list[Path]) -> None:
@@ -35,8 +38,11 @@ def save_each(images: torch.Tensor, paths: list[Path]) -> None:
     from torchvision.transforms.functional import to_pil_image
 
     for image, path in zip(images, paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        to_pil_image(image).save(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            to_pil_image(image).save(path)
+        except OSError as exc:
+            raise GancliError(f"Cannot write '{path}' ({exc}); choose another --out-dir.") from exc
 
 
 def expand_image_paths(items: list[str]) -> list[Path]:

@@ -110,7 +110,9 @@ def test_resume_continues_exactly(cli, isolated):
 
 def test_resume_refuses_model_changes_and_finished_runs(cli, trained_run):
     result = cli("train", "--resume", trained_run, "--arch", "gan")
-    assert result.code == 2 and "--arch cannot change when resuming" in result.err
+    assert result.code == 2 and "--arch cannot change when resuming (the checkpoint has 'dcgan')" in result.err
+    result = cli("train", "mnist", "--arch", "dcgan", "--resume", trained_run)  # restating the same values is fine
+    assert result.code == 2 and "already at step 6" in result.err
     result = cli("train", "--resume", trained_run)
     assert result.code == 2 and "already at step 6" in result.err
 
@@ -161,6 +163,14 @@ def test_corrupt_checkpoint_and_existing_run(cli, isolated, trained_run, image_f
     (isolated / "empty").mkdir()
     result = cli("train", "empty")
     assert result.code == 1 and "No images found in 'empty'" in result.err
+
+
+def test_unwritable_output_is_one_line(cli, trained_run, isolated):
+    (isolated / "afile").write_text("x")
+    result = cli("sample", "--checkpoint", trained_run, "--out", "afile/x.png")
+    assert result.code == 2 and "'afile' is a file" in result.err
+    result = cli("sample", "--checkpoint", trained_run, "--out", "x.unknownext")
+    assert result.code == 1 and "Cannot write 'x.unknownext'" in result.err
 
 
 def test_debug_shows_the_traceback(cli):
