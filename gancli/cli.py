@@ -171,6 +171,7 @@ def sample(
     import time
 
     import torch
+    import torchvision.utils  # noqa: F401  imported before the clock starts: it alone takes about a second
 
     from gancli import runs, sampling, training
     from gancli.images import save_each, save_grid
