@@ -16,7 +16,7 @@ from gancli.models import ARCHITECTURES
 
 app = typer.Typer(
     name="gancli",
-    help="Train GANs and turn them into images: train, sample, grid.",
+    help="Train GANs and turn them into images: train, sample, interpolate, grid.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -156,16 +156,20 @@ def train(
 @app.command()
 def sample(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)] = None,
-    n: Annotated[int, typer.Option("--n", min=1, help="How many images.")] = 64,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed for z; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option("--n", min=1, help="How many images (default: 64; with --label all, per class: 8).", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of the z stream; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Render these seeds' own latents, e.g. 0-24 or 3,7,42; files are named seed0042.png.", show_default=False)] = None,
+    label: Annotated[Optional[str], typer.Option(help="Conditional models: a class name or index, or 'all' for a grid with one row per class.", show_default=False)] = None,
+    per_class: Annotated[Optional[int], typer.Option(min=1, help="Conditional models: this many images per class into --out-dir/<class>/ (an ImageFolder tree).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("samples.png"),
     out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
-    nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish).", show_default=False)] = None,
+    nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
 ) -> None:
     """Generate images from a trained generator.
 
-    Example: gancli sample --checkpoint runs/r1 --n 25 --seed 7 --out digits.png
+    Examples: gancli sample --checkpoint runs/r1 --n 25 --seed 7 --out digits.png;
+    gancli sample --seeds 0-24; gancli sample --label all; gancli sample --per-class 600 --out-dir aug/
     """
     import random
     import time
@@ -175,27 +179,125 @@ def sample(
 
     from gancli import runs, sampling, training
     from gancli.images import save_each, save_grid
+    from gancli.labels import ALL, parse_label
+    from gancli.latent import parse_seeds
 
+    if seeds is not None and (seed is not None or n is not None):
+        raise UsageError("--seeds names every image itself; drop --n and --seed, or drop --seeds.")
+    if per_class is not None and (out_dir is None or label is not None or seeds is not None or n is not None):
+        raise UsageError("--per-class writes an ImageFolder tree: give it with --out-dir DIR and without --n, --label or --seeds.")
+    seed_list = parse_seeds(seeds) if seeds is not None else None
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
     generator, config = sampling.load_generator(path, dev)
+    conditional = getattr(generator, "conditional", False)
+    if (label is not None or per_class is not None) and not conditional:
+        flag = "--label" if label is not None else "--per-class"
+        raise UsageError(f"'{path}' is unconditional; drop {flag} or train with --arch cdcgan or cgan.")
+    class_index = None if label is None else ALL if label.lower() == ALL else parse_label(label, config.class_names)
     if seed is None:
         seed = random.randrange(2**31)
-    target = out_dir if out_dir is not None else out
-    _check_writable(target if out_dir is not None else out.parent)
+    _check_writable(out_dir if out_dir is not None else out.parent)
     started = time.perf_counter()
-    if out_dir is not None:
-        written = 0
-        for batch in sampling.generate(generator, config, n, seed, dev):
-            save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
-            written += len(batch)
-        what = f"{n} images to {out_dir}/"
+
+    if per_class is not None:
+        count = sampling.export_image_folder(generator, config, per_class, seed, dev, out_dir)
+        what = f"{per_class} images for each of {config.num_classes} classes to {out_dir}/<class>/ (seed {seed})"
+    elif seed_list is not None:
+        images = sampling.seed_images(generator, config, seed_list, dev, class_index)
+        if out_dir is not None:
+            names = [f"seed{s:04d}.png" for s in seed_list]
+            if class_index == ALL:
+                names = [f"{name}-seed{s:04d}.png" for name in config.class_names for s in seed_list]
+            save_each(images, [out_dir / name for name in names])
+            what = f"{len(images)} images to {out_dir}/ (seed0000.png style names)"
+        else:
+            columns = nrow or (len(seed_list) if class_index == ALL else None)
+            save_grid(images, out, nrow=columns)
+            what = f"a grid of {len(images)} images ({_layout(len(images), columns)}) to {out}"
+        count = len(images)
     else:
-        images = torch.cat(list(sampling.generate(generator, config, n, seed, dev)))
-        save_grid(images, out, nrow=nrow)
-        what = f"a grid of {n} images ({_layout(n, nrow)}) to {out}"
+        per_row = n or 8
+        count = per_row * config.num_classes if class_index == ALL else n or 64
+        columns = nrow or per_row if class_index == ALL else nrow
+        labels = sampling.stream_labels(config, count, class_index) if conditional else None
+        batches = sampling.generate(generator, config, count, seed, dev, labels)
+        if out_dir is not None:
+            written = 0
+            for batch in batches:
+                save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
+                written += len(batch)
+            what = f"{count} images to {out_dir}/ (seed {seed})"
+        else:
+            save_grid(torch.cat(list(batches)), out, nrow=columns)
+            what = f"a grid of {count} images ({_layout(count, columns)}) to {out} (seed {seed})"
     seconds = time.perf_counter() - started
-    typer.echo(f"Wrote {what} (seed {seed}) in {seconds:.2f} s, {n / max(seconds, 1e-9):,.0f} images/s, from {path}")
+    typer.echo(f"Wrote {what} in {seconds:.2f} s, {count / max(seconds, 1e-9):,.0f} images/s, from {path}")
+    if conditional and label is None and per_class is None:
+        typer.echo(f"Labels: every class in turn ({', '.join(config.class_names)}); pick one with --label.")
+
+
+class Method(str, Enum):
+    slerp = "slerp"
+    lerp = "lerp"
+
+
+@app.command()
+def interpolate(
+    seeds: Annotated[list[int], typer.Argument(help="Two or more seeds to walk through, in order.", show_default=False)],
+    steps: Annotated[int, typer.Option(min=2, help="Images per segment in the grid, both ends included.")] = 8,
+    method: Annotated[Method, typer.Option(help="slerp follows the sphere where Gaussian z live; lerp is a straight line.")] = Method.slerp,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Grid PNG to write: one row per segment.")] = Path("walk.png"),
+    gif: Annotated[Optional[Path], typer.Option(help="Also write an animated GIF of the walk.", show_default=False)] = None,
+    gif_steps: Annotated[int, typer.Option(min=2, help="Frames per segment in the GIF, both ends included.")] = 24,
+    fps: Annotated[float, typer.Option(min=0.1, max=50.0, help="GIF frames per second.")] = 12.0,
+    loop: Annotated[bool, typer.Option("--loop", help="Walk back to the first seed at the end.")] = False,
+    label: Annotated[Optional[str], typer.Option(help="Conditional models: the class to hold fixed (default: the first class).", show_default=False)] = None,
+    labels: Annotated[Optional[str], typer.Option(help="Conditional models: one class per seed, e.g. --labels 3 8 (or 3,8); the class embedding moves too.", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
+) -> None:
+    """Walk the latent space through seeds: a grid with one row per segment, optionally a GIF.
+
+    Example: gancli interpolate 1 2 3 --steps 8 --out walk.png --gif walk.gif
+    """
+    from gancli import runs, sampling, training
+    from gancli.images import save_gif, save_grid
+    from gancli.labels import parse_label, parse_label_list
+
+    if len(seeds) < 2:
+        raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
+    if any(s < 0 for s in seeds):
+        raise UsageError("Seeds are whole numbers >= 0.")
+    if label is not None and labels is not None:
+        raise UsageError("Give --label (one class throughout) or --labels (one per seed), not both.")
+    path = runs.resolve_checkpoint(checkpoint)
+    dev = training.resolve_device(device.value)
+    generator, config = sampling.load_generator(path, dev)
+    keyframes = seeds + [seeds[0]] if loop else list(seeds)
+    classes = None
+    if getattr(generator, "conditional", False):
+        if labels is not None:
+            classes = parse_label_list(labels, config.class_names)
+            if len(classes) != len(seeds):
+                raise UsageError(f"--labels gives {len(classes)} classes for {len(seeds)} seeds; give one class per seed.")
+        else:
+            classes = [parse_label(label, config.class_names) if label is not None else 0] * len(seeds)
+        classes = classes + [classes[0]] if loop else classes
+    elif label is not None or labels is not None:
+        raise UsageError(f"'{path}' is unconditional; drop --label/--labels or train with --arch cdcgan or cgan.")
+    _check_writable(out.parent)
+    images = sampling.walk(generator, config, keyframes, steps, method.value, dev, classes)
+    save_grid(images, out, nrow=steps)
+    typer.echo(f"Wrote {out}: {len(keyframes) - 1} row(s) of {steps} images ({method.value}) through seeds {', '.join(map(str, keyframes))}")
+    if gif is not None:
+        _check_writable(gif.parent)
+        frames = sampling.walk(generator, config, keyframes, gif_steps, method.value, dev, classes)
+        keep = [0] + [i for i in range(1, len(frames)) if i % gif_steps != 0]  # each segment's start repeats the last one's end
+        save_gif(frames[keep], gif, fps)
+        typer.echo(f"Wrote {gif}: {len(keep)} frames at {fps:g} fps")
+    if classes is not None and labels is None:
+        typer.echo(f"Label: {config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
 
 
 @app.command()
@@ -245,9 +347,10 @@ def run(argv: list[str] | None = None) -> int:
     except ImportError:
         from click import exceptions as click_errors
 
-    debug = os.environ.get("GANCLI_DEBUG") == "1" or "--debug" in (argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    debug = os.environ.get("GANCLI_DEBUG") == "1" or "--debug" in argv
     try:
-        result = app(args=argv, prog_name="gancli", standalone_mode=False)
+        result = app(args=_gather_labels(argv), prog_name="gancli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except (typer.Exit, getattr(click_errors, "Exit", typer.Exit)) as exc:
         return exc.exit_code
@@ -268,6 +371,19 @@ def run(argv: list[str] | None = None) -> int:
             raise
         print(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def _gather_labels(argv: list[str]) -> list[str]:
+    """Let `--labels 3 8` mean `--labels 3,8`: the words after --labels, up to the next option."""
+    if "--labels" not in argv:
+        return argv
+    i = argv.index("--labels") + 1
+    j = i
+    while j < len(argv) and not argv[j].startswith("-"):
+        j += 1
+    if j - i <= 1:
+        return argv
+    return argv[:i] + [",".join(argv[i:j])] + argv[j:]
 
 
 def main() -> None:

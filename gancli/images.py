@@ -84,3 +84,24 @@ def load_images_like_first(paths: list[Path]) -> torch.Tensor:
     return torch.stack(
         [pil_to_tensor(p.convert(mode).resize(size, Image.Resampling.BICUBIC) if p.size != size else p.convert(mode)) for p in pictures]
     )
+
+
+GIF_MIN_SIDE = 128
+
+
+def save_gif(images: torch.Tensor, path: Path, fps: float) -> None:
+    """uint8 frames (N, C, H, W) -> an animated GIF that loops forever; small frames are enlarged
+    (nearest neighbour, whole factors) to at least GIF_MIN_SIDE pixels so they can be seen."""
+    from PIL import Image
+    from torchvision.transforms.functional import to_pil_image
+
+    factor = max(1, -(-GIF_MIN_SIDE // max(images.shape[-1], images.shape[-2])))
+    frames = []
+    for image in images:
+        frame = to_pil_image(image).convert("RGB")
+        frames.append(frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    except (OSError, ValueError) as exc:
+        raise GancliError(f"Cannot write '{path}' ({exc}); choose another --gif.") from exc

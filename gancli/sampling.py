@@ -1,4 +1,4 @@
-"""Generating images from a trained generator, in batches so memory stays bounded."""
+"""Generating images from a trained generator: seeded streams in batches, or exact per-seed renders."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from gancli.images import to_uint8
 from gancli.latent import latent_batches
 from gancli.models import build_generator
 
-# Fixed so that --seed S gives the same images whatever the device or memory: the z stream is
-# drawn in batches of this size.
+# Fixed so that --n N --seed S gives the same images whatever the device or memory: the z
+# stream is drawn, and run through the generator, in batches of this size.
 SAMPLE_BATCH = 256
 
 
@@ -27,7 +27,136 @@ def load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, T
 
 
 @torch.no_grad()
-def generate(generator: torch.nn.Module, config: TrainConfig, n: int, seed: int, device: torch.device) -> Iterator[torch.Tensor]:
-    """`n` images as uint8 (B, C, H, W) batches; the same seed always gives the same images."""
+def generate(
+    generator: torch.nn.Module,
+    config: TrainConfig,
+    n: int,
+    seed: int,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
+    """`n` images as uint8 (B, C, H, W) batches; the same seed (and labels) always give the same images.
+
+    Args:
+        labels: class indices (n,) for conditional generators; None for unconditional ones.
+    """
+    start = 0
     for z in latent_batches(seed, n, config.latent_dim, SAMPLE_BATCH):
-        yield to_uint8(generator(z.to(device)))
+        condition = () if labels is None else (labels[start : start + len(z)].to(device),)
+        start += len(z)
+        yield to_uint8(generator(z.to(device), *condition))
+
+
+@torch.no_grad()
+def render(
+    generator: torch.nn.Module,
+    z: torch.Tensor,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
+    embeddings: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Images for the latents z (N, latent_dim) as uint8 (N, C, H, W), one latent at a time.
+
+    Batched maths can differ from single-image maths in the last bits, which rounding to
+    uint8 occasionally shows; rendering one at a time makes an image depend on its own z
+    (and label or label embedding) alone, so `sample --seeds 3` and an interpolation ending at
+    seed 3 give identical pixels.
+    """
+    images = []
+    for i in range(len(z)):
+        zi = z[i : i + 1].to(device)
+        if embeddings is not None:
+            out = generator.from_embedding(zi, embeddings[i : i + 1].to(device))
+        elif labels is not None:
+            out = generator(zi, labels[i : i + 1].to(device))
+        else:
+            out = generator(zi)
+        images.append(to_uint8(out))
+    return torch.cat(images)
+
+
+# --- what the sample and interpolate commands ask for -----------------------------------------
+
+
+def cycle_labels(num_classes: int, n: int) -> torch.Tensor:
+    """Every class in turn: 0, 1, ..., k-1, 0, 1, ..."""
+    return torch.arange(n) % num_classes
+
+
+def class_rows(num_classes: int, per_class: int) -> torch.Tensor:
+    """Labels for a class grid: per_class of class 0, then of class 1, ..."""
+    return torch.arange(num_classes).repeat_interleave(per_class)
+
+
+def stream_labels(config: TrainConfig, count: int, class_index: int | str | None) -> torch.Tensor:
+    """Labels for `count` streamed images: one class, a row per class ("all"), or every class in turn."""
+    from gancli.labels import ALL
+
+    if class_index == ALL:
+        return class_rows(config.num_classes, count // config.num_classes)
+    if class_index is None:
+        return cycle_labels(config.num_classes, count)
+    return torch.full((count,), int(class_index))
+
+
+def export_image_folder(generator, config: TrainConfig, per_class: int, seed: int, device, out_dir: Path) -> int:
+    """`per_class` images of every class into out_dir/<class name>/00000.png, the layout
+    torchvision.datasets.ImageFolder reads. Returns how many were written."""
+    from gancli.images import save_each
+
+    labels = class_rows(config.num_classes, per_class)
+    written = 0
+    for batch in generate(generator, config, len(labels), seed, device, labels):
+        names = [config.class_names[c] for c in labels[written : written + len(batch)].tolist()]
+        save_each(batch, [out_dir / name / f"{written + i:05d}.png" for i, name in enumerate(names)])
+        written += len(batch)
+    return written
+
+
+def seed_images(generator, config: TrainConfig, seeds: list[int], device, label: int | str | None) -> torch.Tensor:
+    """The exact image of each seed. With label "all", every seed under every class: a row per class."""
+    from gancli.labels import ALL
+    from gancli.latent import seed_latents
+
+    z = seed_latents(seeds, config.latent_dim)
+    if not getattr(generator, "conditional", False):
+        return render(generator, z, device)
+    if label == ALL:
+        return render(generator, z.repeat(config.num_classes, 1), device, labels=class_rows(config.num_classes, len(seeds)))
+    labels = torch.full((len(seeds),), label) if label is not None else cycle_labels(config.num_classes, len(seeds))
+    return render(generator, z, device, labels=labels)
+
+
+@torch.no_grad()
+def walk(
+    generator,
+    config: TrainConfig,
+    seeds: list[int],
+    steps: int,
+    method: str,
+    device,
+    labels: list[int] | None = None,
+) -> torch.Tensor:
+    """Images along the path through the seeds' latents: `steps` per segment, endpoints included.
+
+    Returns uint8 (segments * steps, C, H, W), segment by segment. Each endpoint is exactly its
+    seed's image. For conditional generators `labels` holds one class per seed and the class
+    embedding moves linearly between them alongside z.
+    """
+    from gancli.latent import INTERPOLATORS, path_fractions, seed_latents
+
+    interpolate = INTERPOLATORS[method]
+    keys = seed_latents(seeds, config.latent_dim)
+    fractions = path_fractions(steps)
+    z = torch.stack([interpolate(keys[i], keys[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
+    if labels is None:
+        return render(generator, z, device)
+    embeddings = generator.embed(torch.tensor(labels, device=device)).cpu()
+    e = torch.stack([_embedding_at(embeddings[i], embeddings[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
+    return render(generator, z, device, embeddings=e)
+
+
+def _embedding_at(e0: torch.Tensor, e1: torch.Tensor, t: float) -> torch.Tensor:
+    from gancli.latent import lerp
+
+    return lerp(e0, e1, t)  # label embeddings are not Gaussian: a straight line, not slerp

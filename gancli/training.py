@@ -24,13 +24,16 @@ from gancli.data import ImageDataset, load_dataset
 from gancli.errors import GancliError, UsageError
 from gancli.images import save_grid, to_uint8
 from gancli.latent import latent_batches
-from gancli.models import build_discriminator, build_generator
+from gancli.visuals import write_training_visuals
+from gancli.models import build_discriminator, build_generator, check_classes, is_conditional
 from gancli.runs import CHECKPOINTS, LAST
 
 # Order of the values train_step() returns; also the metrics.csv columns.
 STAT_NAMES = ("loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2")
 METRICS_COLUMNS = ("step", "epoch", *STAT_NAMES, "images_per_s", "seconds")
 PREVIEW_COUNT = 64  # fixed-z samples in each samples/step_*.png (8 x 8)
+PREVIEW_COLUMNS = 8  # conditional previews: one row per class (at most PREVIEW_MAX_CLASSES), one fixed z per column
+PREVIEW_MAX_CLASSES = 16
 DISPLAY_INTERVAL_S = 0.25
 
 
@@ -58,12 +61,14 @@ def train_step(
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
     z: torch.Tensor,
+    labels: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """One update of D, then one of G, with the non-saturating BCE loss on logits.
 
     Args:
         real: a batch of real images (B, C, H, W) in [-1, 1].
         z: latent vectors (B, latent_dim) for this step's fakes.
+        labels: for conditional models, (labels of the real images, labels asked of G), each (B,).
 
     Returns the detached values named by STAT_NAMES: loss_D, loss_G, D(x), and D(G(z)) in the D
     step (D_G_z1, before D's update) and in the G step (D_G_z2, after D's update, before G's), as
@@ -71,19 +76,21 @@ def train_step(
     """
     ones = torch.ones(real.shape[0], device=real.device)
     zeros = torch.zeros_like(ones)
+    # conditional models get the labels as a second argument; unconditional ones get nothing
+    c_real, c_fake = ((labels[0],), (labels[1],)) if labels is not None else ((), ())
 
     # (1) D: maximise log D(x) + log(1 - D(G(z)))
     opt_d.zero_grad(set_to_none=True)
-    real_logits = discriminator(real)
-    fake = generator(z)
-    fake_logits = discriminator(fake.detach())
+    real_logits = discriminator(real, *c_real)
+    fake = generator(z, *c_fake)
+    fake_logits = discriminator(fake.detach(), *c_fake)
     loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
     loss_d.backward()
     opt_d.step()
 
     # (2) G: maximise log D(G(z)), the non-saturating loss; fakes count as real for G's loss
     opt_g.zero_grad(set_to_none=True)
-    gen_logits = discriminator(fake)
+    gen_logits = discriminator(fake, *c_fake)
     loss_g = F.binary_cross_entropy_with_logits(gen_logits, ones)
     loss_g.backward()
     opt_g.step()
@@ -164,6 +171,8 @@ def train(
     dev = resolve_device(device)
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
     config, notices = _fit_to_data(config, dataset, resumed=resume is not None)
+    conditional = is_conditional(config.arch)
+    check_classes(config.arch, config.num_classes, config.dataset)
     steps_per_epoch = len(dataset) // config.batch_size
     total_steps = config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
 
@@ -184,8 +193,11 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config.to_json() + "\n")
     metrics = MetricsLog(run_dir / "metrics.csv", truncate_after=start_step)
-    preview_z = next(latent_batches(config.seed, PREVIEW_COUNT, config.latent_dim, PREVIEW_COUNT)).to(dev)
+    preview_z, preview_y = preview_inputs(config)
+    preview_z = preview_z.to(dev)
+    preview_cond = (preview_y.to(dev),) if conditional else ()
     images = dataset.images.to(dev)
+    labels = dataset.labels.to(dev) if conditional else None
 
     reporter.start(TrainingPlan(config, run_dir, str(dev), dataset.description, notices, start_step, total_steps, steps_per_epoch))
     result = TrainingResult(run_dir, run_dir / CHECKPOINTS / LAST, start_step, total_steps, seconds_before)
@@ -205,10 +217,10 @@ def train(
     def preview(step: int) -> Path:
         generator.eval()
         with torch.no_grad():
-            fakes = generator(preview_z)
+            fakes = generator(preview_z, *preview_cond)
         generator.train()
         path = run_dir / "samples" / f"step_{step:06d}.png"
-        save_grid(to_uint8(fakes), path)
+        save_grid(to_uint8(fakes), path, nrow=PREVIEW_COLUMNS)
         return path
 
     row_sum = torch.zeros(len(STAT_NAMES), device=dev)
@@ -225,7 +237,10 @@ def train(
             index = order[position * config.batch_size : (position + 1) * config.batch_size]
             real = images[index].float().div_(127.5).sub_(1)
             z = torch.randn(real.shape[0], config.latent_dim, device=dev, generator=noise)
-            stats = train_step(real, generator, discriminator, opt_g, opt_d, z)
+            step_labels = None
+            if labels is not None:  # fakes ask for classes uniformly at random
+                step_labels = (labels[index], torch.randint(config.num_classes, (real.shape[0],), device=dev, generator=noise))
+            stats = train_step(real, generator, discriminator, opt_g, opt_d, z, step_labels)
             step += 1
             row_sum += stats
             shown_sum += stats
@@ -259,7 +274,21 @@ def train(
             if stop.requested:
                 result.interrupted = stop.requested
                 break
+    write_training_visuals(run_dir)
     return result
+
+
+def preview_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed z (and labels) behind every samples/step_*.png of a run.
+
+    Unconditional: 64 latents. Conditional: a row per class, the same 8 latents in every row,
+    so the grid shows what the label changes while z stays put.
+    """
+    if not is_conditional(config.arch):
+        return next(latent_batches(config.seed, PREVIEW_COUNT, config.latent_dim, PREVIEW_COUNT)), torch.zeros(0, dtype=torch.long)
+    classes = min(config.num_classes, PREVIEW_MAX_CLASSES)
+    z = next(latent_batches(config.seed, PREVIEW_COLUMNS, config.latent_dim, PREVIEW_COLUMNS))
+    return z.repeat(classes, 1), torch.arange(classes).repeat_interleave(PREVIEW_COLUMNS)
 
 
 def _fit_to_data(config: TrainConfig, dataset: ImageDataset, resumed: bool) -> tuple[TrainConfig, list[str]]:

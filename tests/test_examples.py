@@ -26,3 +26,13 @@ def test_image_folder_example(isolated, image_folder):
     assert done.returncode == 0, done.stderr
     assert Image.open(isolated / "runs/shapes/generated.png").size == (4 * 64 + 10, 4 * 64 + 10)
     assert Image.open(isolated / "runs/shapes/progress.png").mode == "RGB"
+
+
+def test_latent_walk_example(isolated):
+    from torchvision.datasets import ImageFolder
+
+    done = run_example("latent_walk.sh", "runs/walk", cwd=isolated)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(isolated / "runs/walk/classes.png").size == (8 * 30 + 2, 10 * 30 + 2)
+    assert len(ImageFolder(str(isolated / "runs/walk/synthetic"))) == 20
+    assert Image.open(isolated / "runs/walk/walk.gif").n_frames >= 16

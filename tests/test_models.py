@@ -19,12 +19,28 @@ CASES = [
 @pytest.mark.parametrize("arch,size,channels,upsample", CASES)
 def test_generator_and_discriminator_shapes(arch, size, channels, upsample):
     config = TrainConfig(arch=arch, image_size=size, channels=channels, upsample=upsample, latent_dim=16,
-                         generator_width=8, discriminator_width=8)  # fmt: skip
+                         generator_width=8, discriminator_width=8, num_classes=4)  # fmt: skip
     g, d = build_generator(config), build_discriminator(config)
-    fake = g(torch.randn(3, 16))
+    y = (torch.tensor([0, 3, 1]),) if ARCHITECTURES[arch].conditional else ()
+    fake = g(torch.randn(3, 16), *y)
     assert fake.shape == (3, channels, size, size)
     assert fake.min() >= -1 and fake.max() <= 1  # tanh output
-    assert d(fake).shape == (3,)
+    assert d(fake, *y).shape == (3,)
+
+
+@pytest.mark.parametrize("arch", [a for a, spec in ARCHITECTURES.items() if spec.conditional])
+def test_conditional_models_depend_on_the_label(arch):
+    torch.manual_seed(0)
+    config = TrainConfig(arch=arch, image_size=28, num_classes=10)
+    g, d = build_generator(config).eval(), build_discriminator(config).eval()
+    z = torch.randn(1, 100).repeat(2, 1)
+    y = torch.tensor([2, 7])
+    images = g(z, y)
+    assert not torch.allclose(images[0], images[1])  # same z, different class
+    assert torch.equal(g.from_embedding(z, g.embed(y)), images)  # the path interpolate --labels takes
+    x = images[:1].repeat(2, 1, 1, 1).detach()
+    logits = d(x, y)
+    assert logits[0] != logits[1]  # D judges the image against the label
 
 
 def count(module):

@@ -1,7 +1,8 @@
 """The architecture registry: the one place that maps an --arch name to its model module.
 
-Each module named here defines `Generator(config)` and `Discriminator(config)`. The registry
-itself imports no torch, so the command line can list architectures instantly.
+Each entry names a module and its generator and discriminator classes, both built from a
+TrainConfig. Conditional ones take labels: G(z, y), D(x, y). The registry itself imports no
+torch, so the command line can list architectures instantly.
 """
 
 from __future__ import annotations
@@ -15,20 +16,30 @@ from gancli.errors import UsageError
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    module: str  # import path of the module with Generator and Discriminator
+    module: str  # import path of the module with the two classes
     summary: str
     image_sizes: tuple[int, ...] | None  # None: any size
+    conditional: bool = False  # needs class labels: G(z, y), D(x, y)
+    generator: str = "Generator"
+    discriminator: str = "Discriminator"
 
-    def load(self):
-        return importlib.import_module(self.module)
+    def classes(self):
+        module = importlib.import_module(self.module)
+        return getattr(module, self.generator), getattr(module, self.discriminator)
 
+
+DCGAN_SIZES = (28, 32, 64, 128)
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
         Architecture("gan", "gancli.models.mlp", "classic fully-connected GAN (Goodfellow et al., 2014)", None),
-        Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", (28, 32, 64, 128)),
-    )
+        Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", DCGAN_SIZES),
+        Architecture("cgan", "gancli.models.conditional", "conditional fully-connected GAN (Mirza & Osindero, 2014)", None,
+                     conditional=True, generator="CGANGenerator", discriminator="CGANDiscriminator"),
+        Architecture("cdcgan", "gancli.models.conditional", "conditional DCGAN with a projection discriminator", DCGAN_SIZES,
+                     conditional=True, generator="CDCGANGenerator", discriminator="CDCGANDiscriminator"),
+    )  # fmt: skip
 }
 
 # Fully-connected models on large images explode in size; this keeps the `gan` family honest.
@@ -52,12 +63,25 @@ def check_image_size(arch: str, image_size: int) -> None:
         raise UsageError(f"--image-size {image_size} is out of range for {arch}; use 4 to {MAX_MLP_IMAGE_SIZE}.")
 
 
+def is_conditional(arch: str) -> bool:
+    return get_architecture(arch).conditional
+
+
+def check_classes(arch: str, num_classes: int, dataset: str) -> None:
+    """Conditional architectures need at least two classes in the data."""
+    if is_conditional(arch) and num_classes < 2:
+        raise UsageError(
+            f"--arch {arch} needs labelled data, but '{dataset}' has {num_classes} classes; use mnist, "
+            "fashion-mnist, cifar10 or a folder with one sub-folder per class (or an unconditional --arch)."
+        )
+
+
 def build_generator(config):
     """The generator described by `config` (a TrainConfig), freshly initialised."""
     check_image_size(config.arch, config.image_size)
-    return get_architecture(config.arch).load().Generator(config)
+    return get_architecture(config.arch).classes()[0](config)
 
 
 def build_discriminator(config):
     check_image_size(config.arch, config.image_size)
-    return get_architecture(config.arch).load().Discriminator(config)
+    return get_architecture(config.arch).classes()[1](config)

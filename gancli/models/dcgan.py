@@ -107,9 +107,10 @@ class Discriminator(nn.Module):
                 nn.BatchNorm2d(w_out),
                 nn.LeakyReLU(0.2, True),
             ]
-        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)
-        self.net = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers)  # (B, widths[-1], 4, 4)
+        self.feature_width = widths[-1]
+        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)  # (B, 1, 1, 1)
         self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+        return self.head(self.features(x)).view(-1)

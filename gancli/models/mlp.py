@@ -32,13 +32,16 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image (B, C, H, W) -> 512 -> 256 -> one logit per image (B,)."""
+    """image (B, C, H, W) -> 512 -> 256 -> one logit per image (B,).
 
-    def __init__(self, config):
+    `extra_inputs` widens the first layer for values appended to the flattened image (cgan's label embedding).
+    """
+
+    def __init__(self, config, extra_inputs: int = 0):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(math.prod(config.image_shape), 512),
+            nn.Linear(math.prod(config.image_shape) + extra_inputs, 512),
             nn.LeakyReLU(0.2),
             nn.Linear(512, 256),
             nn.LeakyReLU(0.2),
