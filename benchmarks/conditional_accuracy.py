@@ -71,10 +71,19 @@ def main() -> None:
         predicted = net(x).argmax(1)
     digits = torch.tensor([int(name) for name in names])[wanted]  # ImageFolder indexes sorted names
     hits = predicted == digits
+    real, real_labels = read_idx_pair(BUNDLED_MNIST, "t10k")
+    real = real.float() / 127.5 - 1
+    # Diversity within a class: mean per-pixel standard deviation over that class's images.
+    # A generator that ignores z (mode collapse) scores near 0 however accurate its classes are.
+    ratios = []
     for c, name in enumerate(names):
         mask = wanted == c
-        print(f"class {name}: {hits[mask].float().mean():.3f} of {int(mask.sum())}")
+        fake_spread = x[mask].std(0).mean().item()
+        real_spread = real[real_labels == int(name)].std(0).mean().item()
+        ratios.append(fake_spread / real_spread)
+        print(f"class {name}: accuracy {hits[mask].float().mean():.3f} of {int(mask.sum())}, spread {fake_spread:.3f} (real {real_spread:.3f})")
     print(f"overall: {hits.float().mean():.3f} of {len(hits)} samples recognised as the requested digit")
+    print(f"diversity: generated spread / real spread, mean over classes {sum(ratios) / len(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers, nn.Tanh())
         self.apply(init_weights)
 
+    @property
+    def stem_size(self) -> int:
+        """How many leading layers of `net` form the projection of z (layer, BatchNorm, ReLU[, reshape])."""
+        return 4 if isinstance(self.net[0], nn.Linear) else 3
+
     def _transposed(self, config) -> list[nn.Module]:
         sizes = feature_sizes(config.image_size)
         # e.g. 64x64, width 64: 512 @ 4x4 -> 256 @ 8 -> 128 @ 16 -> 64 @ 32 -> C @ 64
@@ -97,8 +102,9 @@ class Discriminator(nn.Module):
         sizes = feature_sizes(config.image_size)[::-1]  # e.g. [28, 14, 7, 4]
         # e.g. 64x64, width 64: C @ 64 -> 64 @ 32 -> 128 @ 16 -> 256 @ 8 -> 512 @ 4 -> 1
         widths = [config.discriminator_width * 2**i for i in range(len(sizes) - 1)]
+        self.first_kernel = stride2_kernel(sizes[1], sizes[0])
         layers: list[nn.Module] = [
-            nn.Conv2d(config.channels, widths[0], stride2_kernel(sizes[1], sizes[0]), 2, 1, bias=False),
+            nn.Conv2d(config.channels, widths[0], self.first_kernel, 2, 1, bias=False),
             nn.LeakyReLU(0.2, True),
         ]
         for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]), start=1):

@@ -1,0 +1,56 @@
+"""The training step itself: what it returns, and the conditional models' mode-seeking term."""
+
+import torch
+
+from gancli.config import TrainConfig
+from gancli.models import build_discriminator, build_generator
+from gancli.training import conditional_labels, epoch_order, mode_seeking_penalty, train_step
+
+
+def nets(arch):
+    torch.manual_seed(0)
+    config = TrainConfig(arch=arch, image_size=28, num_classes=10, generator_width=8, discriminator_width=8)
+    g, d = build_generator(config), build_discriminator(config)
+    return g, d, torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999)), torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+
+
+def test_train_step_updates_both_nets_and_reports_probabilities():
+    g, d, opt_g, opt_d = nets("dcgan")
+    before_g = [p.clone() for p in g.parameters()]
+    before_d = [p.clone() for p in d.parameters()]
+    stats = train_step(torch.rand(8, 1, 28, 28) * 2 - 1, g, d, opt_g, opt_d, torch.randn(8, 100))
+    assert stats.shape == (5,) and torch.isfinite(stats).all()
+    assert ((stats[2:] > 0) & (stats[2:] < 1)).all()  # D(x), D(G(z)) twice: probabilities
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, g.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, d.parameters()))
+
+
+def test_conditional_step_takes_labels():
+    g, d, opt_g, opt_d = nets("cdcgan")
+    y = torch.arange(8) % 10
+    stats = train_step(torch.rand(8, 1, 28, 28) * 2 - 1, g, d, opt_g, opt_d, torch.randn(8, 100), (y, conditional_labels(8, 10, "cpu", torch.Generator().manual_seed(0))))
+    assert torch.isfinite(stats).all()
+
+
+def test_conditional_labels_pair_the_two_halves():
+    y = conditional_labels(9, 10, "cpu", torch.Generator().manual_seed(1))
+    assert y.shape == (9,) and torch.equal(y[:4], y[5:9])
+    y = conditional_labels(8, 10, "cpu", torch.Generator().manual_seed(1))
+    assert torch.equal(y[:4], y[4:])
+
+
+def test_mode_seeking_penalises_ignoring_z():
+    z = torch.randn(8, 100)
+    same = torch.zeros(8, 1, 4, 4)
+    varied = torch.randn(8, 1, 4, 4)
+    assert mode_seeking_penalty(same, z) > 1000 * mode_seeking_penalty(varied, z)
+    odd = torch.randn(9, 1, 4, 4)
+    odd[5:] = odd[:4]  # pairs (i, i + 5) are the ones with equal labels in a batch of 9
+    assert mode_seeking_penalty(odd, torch.randn(9, 100)) > 1000
+    assert mode_seeking_penalty(torch.randn(1, 1, 4, 4), torch.randn(1, 100)) == 0
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    assert torch.equal(epoch_order(100, 3, 5), epoch_order(100, 3, 5))
+    assert not torch.equal(epoch_order(100, 3, 5), epoch_order(100, 3, 6))
+    assert sorted(epoch_order(100, 3, 5).tolist()) == list(range(100))
