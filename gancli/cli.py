@@ -210,7 +210,7 @@ def sample(
             if class_index == ALL:
                 names = [f"{name}-seed{s:04d}.png" for name in config.class_names for s in seed_list]
             save_each(images, [out_dir / name for name in names])
-            what = f"{len(images)} images to {out_dir}/ (seed0000.png style names)"
+            what = f"{out_dir / names[0]}" if len(names) == 1 else f"{len(names)} images to {out_dir}/ ({names[0]} ... {names[-1]})"
         else:
             columns = nrow or (len(seed_list) if class_index == ALL else None)
             save_grid(images, out, nrow=columns)
