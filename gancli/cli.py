@@ -16,7 +16,7 @@ from gancli.models import ARCHITECTURES
 
 app = typer.Typer(
     name="gancli",
-    help="Train GANs and turn them into images: train, sample, interpolate, grid.",
+    help="Train GANs and turn them into images: train, sample, interpolate, upscale, grid.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -55,7 +55,7 @@ def main_options(
 
 
 # Options that describe the model or its data: fixed by the checkpoint when resuming.
-MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir")
+MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir", "scale")
 
 
 @app.command()
@@ -68,6 +68,8 @@ def train(
     latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.")] = 100,
     generator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the generator's last stage (ngf).")] = 64,
     discriminator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the discriminator's first stage (ndf).")] = 64,
+    scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.")] = 2,
+    content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.")] = 100.0,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False)] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Total training steps (overrides --epochs).", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step (32 gives small datasets more updates per epoch).")] = 32,
@@ -90,7 +92,7 @@ def train(
     from gancli import checkpoints, runs, training
     from gancli.config import TrainConfig
     from gancli.data import check_dataset, native_image_size
-    from gancli.models import check_image_size
+    from gancli.models import check_image_size, is_upscaler
     from gancli.progress import TrainingDisplay
 
     if epochs is not None and steps is not None:
@@ -108,7 +110,7 @@ def train(
         checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(resume))
         asked = dict(dataset=dataset, arch=getattr(arch, "value", arch), image_size=image_size, upsample=upsample.value,
                      latent_dim=latent_dim, generator_width=generator_width, discriminator_width=discriminator_width,
-                     data_dir=str(data_dir) if data_dir else "")  # fmt: skip
+                     data_dir=str(data_dir) if data_dir else "", scale=scale)  # fmt: skip
         for name in MODEL_OPTIONS:
             given = ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
             if given and asked[name] != getattr(checkpoint.config, name):
@@ -125,10 +127,12 @@ def train(
         check_dataset(dataset)
         size = image_size or native_image_size(dataset)
         check_image_size(arch.value, size)
+        if is_upscaler(arch.value) and size < 2 * scale:
+            raise UsageError(f"--image-size {size} is too small to learn x{scale} upscaling; use at least {2 * scale}.")
         config = TrainConfig(
             arch=arch.value, dataset=dataset, image_size=size, upsample=upsample.value, latent_dim=latent_dim,
             generator_width=generator_width, discriminator_width=discriminator_width, batch_size=batch_size,
-            lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed,
+            lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed, scale=scale, content_weight=content_weight,
             data_dir=str(data_dir) if data_dir else "", **length, **timing,
         )  # fmt: skip
         run_dir = out or runs.default_run_dir(dataset, arch.value)
@@ -150,7 +154,10 @@ def train(
     if result.interrupted:
         typer.echo(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
-    typer.echo(f"Next:       gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png")
+    if is_upscaler(config.arch):
+        typer.echo(f"Next:       gancli upscale IMAGES... --model {run_dir} --out upscaled/   (or --benchmark {config.dataset})")
+    else:
+        typer.echo(f"Next:       gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png")
 
 
 @app.command()
@@ -164,6 +171,7 @@ def sample(
     out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("samples.png"),
     out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
+    upscale: Annotated[Optional[Path], typer.Option(help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
     device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
 ) -> None:
     """Generate images from a trained generator.
@@ -189,7 +197,9 @@ def sample(
     seed_list = parse_seeds(seeds) if seeds is not None else None
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
-    generator, config = sampling.load_generator(path, dev)
+    generator, config = _load_model(path, dev, "generator")
+    if upscale is not None:
+        generator = _then_upscale(generator, config, upscale, dev)
     conditional = getattr(generator, "conditional", False)
     if (label is not None or per_class is not None) and not conditional:
         flag = "--label" if label is not None else "--per-class"
@@ -273,7 +283,7 @@ def interpolate(
         raise UsageError("Give --label (one class throughout) or --labels (one per seed), not both.")
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
-    generator, config = sampling.load_generator(path, dev)
+    generator, config = _load_model(path, dev, "generator")
     keyframes = seeds + [seeds[0]] if loop else list(seeds)
     classes = None
     if getattr(generator, "conditional", False):
@@ -300,6 +310,98 @@ def interpolate(
         typer.echo(f"Label: {config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
 
 
+class UpscaleMethod(str, Enum):
+    model = "model"
+    bicubic = "bicubic"
+    lanczos = "lanczos"
+
+
+@app.command()
+def upscale(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders or glob patterns (grids too).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the upscaled PNGs (same names).")] = Path("upscaled"),
+    model: Annotated[Optional[Path], typer.Option(help="Upscaler checkpoint or run directory (default: the newest srcnn/upgan run under runs/).", show_default=False)] = None,
+    method: Annotated[UpscaleMethod, typer.Option(help="model, or a classical resampling filter.")] = UpscaleMethod.model,
+    scale: Annotated[Optional[int], typer.Option(min=2, help="Output size / input size (default: the model's; 2 for bicubic/lanczos). A x2 model reaches 4, 8, ... by repeating.", show_default=False)] = None,
+    benchmark: Annotated[Optional[str], typer.Option(help="Instead: downscale these high-res images (a folder, or mnist / fashion-mnist / cifar10 for its test split), restore them, and print PSNR and SSIM against bicubic.", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="--benchmark: use only the first N images.", show_default=False)] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="--benchmark on a named dataset: where to find it.", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the model.")] = Device.auto,
+) -> None:
+    """Make images larger with a trained upscaler (srcnn, upgan) or a classical filter.
+
+    Examples: gancli upscale samples.png --model runs/sr --out big/; gancli upscale --benchmark fashion-mnist --limit 1000
+    """
+    import math
+
+    from gancli import runs, superres, training
+    from gancli.images import expand_image_paths, load_image, save_each
+
+    if benchmark is None and not inputs:
+        raise UsageError("Give images to upscale (files, folders or globs), or --benchmark DIR_OR_DATASET.")
+    if benchmark is not None and inputs:
+        raise UsageError("--benchmark measures on its own images; drop the INPUTS or drop --benchmark.")
+    dev = training.resolve_device(device.value)
+    upscaler, channels, passes, model_scale, source = None, 0, 1, scale or 2, method.value
+    if method == UpscaleMethod.model:
+        path = runs.resolve_checkpoint(model, kind="upscaler")
+        upscaler, config = _load_model(path, dev, "upscaler")
+        channels, model_scale = config.channels, config.scale
+        passes = round(math.log(scale or model_scale, model_scale))
+        if model_scale**passes != (scale or model_scale):
+            raise UsageError(f"--scale {scale} cannot be reached with the x{model_scale} model '{path}'; use a power of {model_scale}.")
+        source = f"{config.arch} x{model_scale} from {path}" + (f", applied {passes} times" if passes > 1 else "")
+    elif model is not None:
+        raise UsageError(f"--model goes with --method model; drop it to use {method.value}.")
+    total = model_scale**passes
+
+    if benchmark is not None:
+        if upscaler is None:
+            raise UsageError("--benchmark compares a trained upscaler with bicubic; give --model (and no --method).")
+        images, what = _benchmark_images(benchmark, data_dir, limit)
+        scores = superres.benchmark(upscaler, channels, model_scale, passes, images, dev)
+        typer.echo(f"Benchmark: {len(images)} images ({what}) downscaled x{total} with antialiased bicubic, then restored")
+        typer.echo(f"{'method':<28}{'PSNR (dB)':>10}{'SSIM':>9}")
+        for name, label in (("bicubic", "bicubic"), ("model", source.split(' from ')[0])):
+            typer.echo(f"{label:<28}{scores[name]['PSNR']:>10.2f}{scores[name]['SSIM']:>9.4f}")
+        gain_p = scores["model"]["PSNR"] - scores["bicubic"]["PSNR"]
+        gain_s = scores["model"]["SSIM"] - scores["bicubic"]["SSIM"]
+        typer.echo(f"{'model - bicubic':<28}{gain_p:>+10.2f}{gain_s:>+9.4f}")
+        return
+
+    paths = expand_image_paths(inputs)
+    _check_writable(out)
+    for path in paths:
+        image = load_image(path)
+        if upscaler is not None:
+            result = superres.upscale_image(upscaler, channels, image, passes, model_scale, dev)
+        else:
+            result = _classical_upscale(image, total, method.value)
+        save_each(result.unsqueeze(0), [out / f"{path.stem}.png"])
+    typer.echo(f"Wrote {len(paths)} image(s) x{total} to {out}/ ({source})")
+
+
+def _benchmark_images(source: str, data_dir: Path | None, limit: int | None):
+    from gancli.data import NAMED_DATASETS, load_test_images
+    from gancli.images import expand_image_paths, load_image
+
+    if source in NAMED_DATASETS:
+        images, what = load_test_images(source, data_dir)
+        images = images[:limit] if limit else images
+        return list(images), what
+    paths = expand_image_paths([source])[:limit]
+    return [load_image(p) for p in paths], f"from {source}"
+
+
+def _classical_upscale(image, scale: int, method: str):
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+
+    picture = to_pil_image(image)
+    filters = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+    return pil_to_tensor(picture.resize((picture.width * scale, picture.height * scale), filters[method]))
+
+
 @app.command()
 def grid(
     images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
@@ -318,6 +420,30 @@ def grid(
     tensors = load_images_like_first(paths)
     save_grid(tensors, out, nrow=nrow, padding=padding)
     typer.echo(f"Wrote a grid of {len(paths)} images ({_layout(len(paths), nrow)}) to {out}")
+
+
+def _load_model(path: Path, device, kind: str):
+    """Load a checkpoint's model, refusing the wrong kind with the command to use instead."""
+    from gancli import sampling
+    from gancli.models import get_architecture
+
+    model, config = sampling.load_generator(path, device)
+    actual = get_architecture(config.arch).kind
+    if actual != kind:
+        if actual == "upscaler":
+            raise UsageError(f"'{path}' is an upscaler ({config.arch}), not a generator; use it with gancli upscale --model {path} or sample --upscale {path}.")
+        raise UsageError(f"'{path}' is a generator ({config.arch}), not an upscaler; use it with gancli sample, or train one with --arch srcnn.")
+    return model, config
+
+
+def _then_upscale(generator, config, upscale_path: Path, device):
+    """Wrap a generator so that its images come out through an upscaler (generate small, then upscale)."""
+    from gancli import runs
+    from gancli.superres import UpscaledGenerator
+
+    path = runs.resolve_checkpoint(upscale_path, kind="upscaler")
+    upscaler, up_config = _load_model(path, device, "upscaler")
+    return UpscaledGenerator(generator, upscaler, up_config.channels, up_config.scale)
 
 
 def _layout(n: int, nrow: int | None) -> str:

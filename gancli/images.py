@@ -66,6 +66,20 @@ def expand_image_paths(items: list[str]) -> list[Path]:
     return found
 
 
+def load_image(path: Path) -> torch.Tensor:
+    """One image file as uint8 (C, H, W): L for greyscale files, RGB otherwise (alpha dropped)."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.functional import pil_to_tensor
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = "L" if img.mode in ("1", "L", "LA", "I", "I;16") else "RGB"
+            return pil_to_tensor(img.convert(mode))
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise GancliError(f"Cannot read image '{path}' ({exc}); remove it or pass other files.") from exc
+
+
 def load_images_like_first(paths: list[Path]) -> torch.Tensor:
     """uint8 (N, C, H, W): every image resized to the first one's size; RGB if any is in colour."""
     from PIL import Image, UnidentifiedImageError

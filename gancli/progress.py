@@ -13,11 +13,18 @@ PLAIN_INTERVAL_S = 10.0
 
 
 def format_stats(stats: dict[str, float]) -> str:
-    """loss_D, loss_G, D(x), and D(G(z)) as seen in the D step and in the G step, spelled out (no "a / b")."""
-    return (
-        f"loss_D {stats['loss_D']:.3f}  loss_G {stats['loss_G']:.3f}  D(x) {stats['D_x']:.3f}  "
-        f"D(G(z)) in D step {stats['D_G_z1']:.3f}, in G step {stats['D_G_z2']:.3f}"
-    )
+    """GANs: loss_D, loss_G, D(x), and D(G(z)) as seen in the D step and in the G step, spelled out
+    (no "a / b"). Upscalers: their losses and the held-out PSNR next to bicubic's."""
+    if "D_x" in stats:
+        return (
+            f"loss_D {stats['loss_D']:.3f}  loss_G {stats['loss_G']:.3f}  D(x) {stats['D_x']:.3f}  "
+            f"D(G(z)) in D step {stats['D_G_z1']:.3f}, in G step {stats['D_G_z2']:.3f}"
+        )
+    bookkeeping = ("step", "epoch", "images_per_s", "seconds")
+    parts = [f"{name} {value:.4g}" for name, value in stats.items() if not name.startswith("PSNR") and name not in bookkeeping]
+    if "PSNR" in stats:
+        parts.append(f"PSNR {stats['PSNR']:.2f} dB (bicubic {stats['PSNR_bicubic']:.2f} dB)")
+    return "  ".join(parts)
 
 
 def format_eta(seconds: float) -> str:

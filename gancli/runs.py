@@ -21,10 +21,10 @@ def last_checkpoint_path(run_dir: Path) -> Path:
     return run_dir / CHECKPOINTS / LAST
 
 
-def resolve_checkpoint(path: Path | None) -> Path:
-    """A checkpoint file from a file, a run directory or, with None, the newest run under runs/."""
+def resolve_checkpoint(path: Path | None, kind: str = "generator") -> Path:
+    """A checkpoint file from a file, a run directory or, with None, the newest run of `kind` under runs/."""
     if path is None:
-        return newest_checkpoint(RUNS_ROOT)
+        return newest_checkpoint(RUNS_ROOT, kind)
     path = Path(path)
     if path.is_dir():
         last = last_checkpoint_path(path)
@@ -38,11 +38,29 @@ def resolve_checkpoint(path: Path | None) -> Path:
     return path
 
 
-def newest_checkpoint(root: Path) -> Path:
-    candidates = list(root.glob(f"*/{CHECKPOINTS}/{LAST}")) if root.is_dir() else []
-    if not candidates:
-        raise GancliError(f"No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+def newest_checkpoint(root: Path, kind: str = "generator") -> Path:
+    """The newest last.safetensors under root/*/checkpoints/ whose model is a `kind` ("generator" or "upscaler")."""
+    candidates = sorted(root.glob(f"*/{CHECKPOINTS}/{LAST}") if root.is_dir() else [], key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if checkpoint_kind(path) == kind:
+            return path
+    if kind == "upscaler":
+        raise GancliError(f"No trained upscaler runs under '{root}/'; train one with 'gancli train mnist --arch srcnn' or pass --model.")
+    raise GancliError(f"No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.")
+
+
+def checkpoint_kind(path: Path) -> str | None:
+    """"generator" or "upscaler" for a readable gancli checkpoint, None otherwise."""
+    import json
+
+    from gancli.checkpoints import read_metadata
+    from gancli.models import ARCHITECTURES
+
+    try:
+        arch = json.loads(read_metadata(path)["config"]).get("arch", "")
+    except (GancliError, ValueError):
+        return None
+    return ARCHITECTURES[arch].kind if arch in ARCHITECTURES else None
 
 
 def run_dir_of(checkpoint: Path) -> Path:

@@ -25,7 +25,7 @@ from gancli.errors import GancliError, UsageError
 from gancli.images import save_grid, to_uint8
 from gancli.latent import latent_batches
 from gancli.visuals import write_training_visuals
-from gancli.models import build_discriminator, build_generator, check_classes, is_conditional
+from gancli.models import build_discriminator, build_generator, check_classes, is_conditional, is_upscaler
 from gancli.runs import CHECKPOINTS, LAST
 
 # Order of the values train_step() returns; also the metrics.csv columns.
@@ -187,6 +187,59 @@ class SilentReporter:
 # --- the run -----------------------------------------------------------------------------------
 
 
+class GANTask:
+    """What train() needs to fit a GAN: models, optimisers, one step, a preview grid."""
+
+    def __init__(self, config: TrainConfig, dataset: ImageDataset, device: torch.device):
+        self.config, self.device = config, device
+        self.conditional = is_conditional(config.arch)
+        check_classes(config.arch, config.num_classes, config.dataset)
+        self.generator = build_generator(config).to(device)
+        self.discriminator = build_discriminator(config).to(device)
+        betas = (config.beta1, config.beta2)
+        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
+        self.optimizers = {
+            "optimizer_g": torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas),
+            "optimizer_d": torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas),
+        }
+        self.stat_names = STAT_NAMES
+        self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.train_count = len(dataset)
+        self.notices: list[str] = []
+        self.images = dataset.images.to(device)
+        self.labels = dataset.labels.to(device) if self.conditional else None
+        z, y = preview_inputs(config)
+        self.preview_z, self.preview_cond = z.to(device), ((y.to(device),) if self.conditional else ())
+
+    def step(self, index: torch.Tensor) -> torch.Tensor:
+        real = self.images[index].float().div_(127.5).sub_(1)
+        z = torch.randn(real.shape[0], self.config.latent_dim, device=self.device, generator=self.noise)
+        labels = None
+        if self.labels is not None:  # fakes ask for classes uniformly at random
+            labels = (self.labels[index], conditional_labels(real.shape[0], self.config.num_classes, self.device, self.noise))
+        opt_g, opt_d = self.optimizers["optimizer_g"], self.optimizers["optimizer_d"]
+        return train_step(real, self.generator, self.discriminator, opt_g, opt_d, z, labels)
+
+    def evaluate(self) -> dict[str, float]:
+        return {}
+
+    @torch.no_grad()
+    def preview(self, path: Path) -> None:
+        self.generator.eval()
+        fakes = self.generator(self.preview_z, *self.preview_cond)
+        self.generator.train()
+        save_grid(to_uint8(fakes), path, nrow=PREVIEW_COLUMNS)
+
+
+def make_task(config: TrainConfig, dataset: ImageDataset, device: torch.device):
+    """The training task for config.arch: a GAN, or an upscaler (srcnn, upgan)."""
+    if is_upscaler(config.arch):
+        from gancli.superres import UpscalerTask
+
+        return UpscalerTask(config, dataset, device)
+    return GANTask(config, dataset, device)
+
+
 def train(
     config: TrainConfig,
     run_dir: Path,
@@ -199,20 +252,15 @@ def train(
     dev = resolve_device(device)
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
     config, notices = _fit_to_data(config, dataset, resumed=resume is not None)
-    conditional = is_conditional(config.arch)
-    check_classes(config.arch, config.num_classes, config.dataset)
-    steps_per_epoch = len(dataset) // config.batch_size
-    total_steps = config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
 
     torch.manual_seed(config.seed)  # model initialisation
-    generator = build_generator(config).to(dev)
-    discriminator = build_discriminator(config).to(dev)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    noise = torch.Generator(device=dev).manual_seed(config.seed + 1)
+    task = make_task(config, dataset, dev)
+    notices += task.notices
+    steps_per_epoch = max(1, task.train_count // config.batch_size)
+    total_steps = config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
     start_step, seconds_before = 0, 0.0
     if resume is not None:
-        start_step, seconds_before = _restore(resume, generator, discriminator, opt_g, opt_d, noise, dev, notices)
+        start_step, seconds_before = _restore(resume, task, dev, notices)
         if start_step >= total_steps:
             raise UsageError(
                 f"The run is already at step {start_step} of {total_steps}; pass a larger --steps or --epochs to train further."
@@ -220,38 +268,30 @@ def train(
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config.to_json() + "\n")
-    metrics = MetricsLog(run_dir / "metrics.csv", truncate_after=start_step)
-    preview_z, preview_y = preview_inputs(config)
-    preview_z = preview_z.to(dev)
-    preview_cond = (preview_y.to(dev),) if conditional else ()
-    images = dataset.images.to(dev)
-    labels = dataset.labels.to(dev) if conditional else None
+    eval_names = tuple(task.evaluate())
+    metrics = MetricsLog(run_dir / "metrics.csv", ("step", "epoch", *task.stat_names, *eval_names, "images_per_s", "seconds"), start_step)
 
     reporter.start(TrainingPlan(config, run_dir, str(dev), dataset.description, notices, start_step, total_steps, steps_per_epoch))
     result = TrainingResult(run_dir, run_dir / CHECKPOINTS / LAST, start_step, total_steps, seconds_before)
 
     def save(path: Path, step: int) -> None:
-        tensors = {f"generator.{k}": v for k, v in generator.state_dict().items()}
-        tensors |= {f"discriminator.{k}": v for k, v in discriminator.state_dict().items()}
-        g_state, g_groups = checkpoints.optimizer_tensors(opt_g, "optimizer_g")
-        d_state, d_groups = checkpoints.optimizer_tensors(opt_d, "optimizer_d")
-        tensors |= g_state | d_state | {"rng.noise": noise.get_state()}
+        tensors = {f"{name}.{k}": v for name, module in task.modules.items() for k, v in module.state_dict().items()}
+        groups = {}
+        for name, optimizer in task.optimizers.items():
+            state, groups[f"{name}_param_groups"] = checkpoints.optimizer_tensors(optimizer, name)
+            tensors |= state
+        tensors["rng.noise"] = task.noise.get_state()
         checkpoints.save_checkpoint(
-            path, config, step, step // steps_per_epoch, tensors,
-            optimizer_g_param_groups=g_groups, optimizer_d_param_groups=d_groups,
+            path, config, step, step // steps_per_epoch, tensors, **groups,
             noise_device=dev.type, seconds=f"{result.seconds:.3f}", dataset_description=dataset.description,
         )  # fmt: skip
 
     def preview(step: int) -> Path:
-        generator.eval()
-        with torch.no_grad():
-            fakes = generator(preview_z, *preview_cond)
-        generator.train()
         path = run_dir / "samples" / f"step_{step:06d}.png"
-        save_grid(to_uint8(fakes), path, nrow=PREVIEW_COLUMNS)
+        task.preview(path)
         return path
 
-    row_sum = torch.zeros(len(STAT_NAMES), device=dev)
+    row_sum = torch.zeros(len(task.stat_names), device=dev)
     shown_sum = torch.zeros_like(row_sum)
     row_steps = shown_steps = 0
     started = row_started = shown_at = time.perf_counter()
@@ -261,14 +301,9 @@ def train(
         while step < total_steps:
             epoch, position = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
-                order, order_epoch = epoch_order(len(dataset), config.seed, epoch).to(dev), epoch
+                order, order_epoch = epoch_order(task.train_count, config.seed, epoch).to(dev), epoch
             index = order[position * config.batch_size : (position + 1) * config.batch_size]
-            real = images[index].float().div_(127.5).sub_(1)
-            z = torch.randn(real.shape[0], config.latent_dim, device=dev, generator=noise)
-            step_labels = None
-            if labels is not None:  # fakes ask for classes uniformly at random
-                step_labels = (labels[index], conditional_labels(real.shape[0], config.num_classes, dev, noise))
-            stats = train_step(real, generator, discriminator, opt_g, opt_d, z, step_labels)
+            stats = task.step(index)
             step += 1
             row_sum += stats
             shown_sum += stats
@@ -284,12 +319,14 @@ def train(
                         f"Training diverged at step {step}: the losses are not finite. The last good checkpoint "
                         f"is {result.checkpoint}; try a lower --lr-g/--lr-d or another --seed."
                     )
+                evaluation = task.evaluate()
                 speed = shown_steps * config.batch_size / max(now - shown_at, 1e-9)
-                reporter.update(TrainingProgress(step, total_steps, step / steps_per_epoch, dict(zip(STAT_NAMES, means)), speed, result.seconds))
+                shown = dict(zip(task.stat_names, means)) | evaluation
+                reporter.update(TrainingProgress(step, total_steps, step / steps_per_epoch, shown, speed, result.seconds))
                 shown_sum.zero_()
                 shown_steps, shown_at = 0, now
             if at_row:
-                row = dict(zip(STAT_NAMES, (row_sum / row_steps).tolist()))
+                row = dict(zip(task.stat_names, (row_sum / row_steps).tolist())) | evaluation
                 row.update(step=step, epoch=round(step / steps_per_epoch, 3))
                 row.update(images_per_s=row_steps * config.batch_size / max(now - row_started, 1e-9), seconds=result.seconds)
                 metrics.append(row)
@@ -334,16 +371,16 @@ def _fit_to_data(config: TrainConfig, dataset: ImageDataset, resumed: bool) -> t
     return config.with_changes(**changes), notices
 
 
-def _restore(resume, generator, discriminator, opt_g, opt_d, noise, dev, notices) -> tuple[int, float]:
-    checkpoints.load_state(generator, resume, "generator")
-    checkpoints.load_state(discriminator, resume, "discriminator")
-    checkpoints.load_optimizer(opt_g, resume, "optimizer_g")
-    checkpoints.load_optimizer(opt_d, resume, "optimizer_d")
+def _restore(resume, task, dev, notices) -> tuple[int, float]:
+    for name, module in task.modules.items():
+        checkpoints.load_state(module, resume, name)
+    for name, optimizer in task.optimizers.items():
+        checkpoints.load_optimizer(optimizer, resume, name)
     state = resume.tensors.get("rng.noise")
     if state is not None and resume.metadata.get("noise_device") == dev.type:
-        noise.set_state(state)
+        task.noise.set_state(state)
     else:  # RNG states do not carry across device types; continue with a stream derived from the step
-        noise.manual_seed(resume.config.seed + 1 + resume.step)
+        task.noise.manual_seed(resume.config.seed + 1 + resume.step)
         notices.append(f"Resumed on {dev.type}, saved on {resume.metadata.get('noise_device', '?')}: the noise stream differs from an uninterrupted run.")
     return resume.step, float(resume.metadata.get("seconds", 0.0))
 
@@ -351,20 +388,20 @@ def _restore(resume, generator, discriminator, opt_g, opt_d, noise, dev, notices
 class MetricsLog:
     """metrics.csv, one row per --sample-every steps; resuming drops rows past the resumed step."""
 
-    def __init__(self, path: Path, truncate_after: int):
-        self.path = path
+    def __init__(self, path: Path, columns: tuple[str, ...], truncate_after: int):
+        self.path, self.columns = path, columns
         rows = []
         if path.exists() and truncate_after > 0:
             with path.open(newline="") as f:
                 rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= truncate_after]
         with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, METRICS_COLUMNS)
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
     def append(self, row: dict) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, METRICS_COLUMNS).writerow({k: _fmt(row[k]) for k in METRICS_COLUMNS})
+            csv.DictWriter(f, self.columns).writerow({k: _fmt(row[k]) for k in self.columns})
 
 
 def _fmt(value) -> str:

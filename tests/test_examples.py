@@ -36,3 +36,10 @@ def test_latent_walk_example(isolated):
     assert Image.open(isolated / "runs/walk/classes.png").size == (8 * 30 + 2, 10 * 30 + 2)
     assert len(ImageFolder(str(isolated / "runs/walk/synthetic"))) == 20
     assert Image.open(isolated / "runs/walk/walk.gif").n_frames >= 16
+
+
+def test_generate_then_upscale_example(isolated):
+    done = run_example("generate_then_upscale.sh", "mnist", "runs/m", cwd=isolated)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(isolated / "runs/m-big.png").size == (4 * 56 + 10, 4 * 56 + 10)
+    assert "model - bicubic" in done.stdout

@@ -21,11 +21,13 @@ class Architecture:
     image_sizes: tuple[int, ...] | None  # None: any size
     conditional: bool = False  # needs class labels: G(z, y), D(x, y)
     generator: str = "Generator"
-    discriminator: str = "Discriminator"
+    discriminator: str | None = "Discriminator"  # None: trained without one (srcnn)
+    kind: str = "generator"  # "generator": z -> image; "upscaler": low-res image -> high-res image
+    max_image_size: int = 128  # for image_sizes None
 
     def classes(self):
         module = importlib.import_module(self.module)
-        return getattr(module, self.generator), getattr(module, self.discriminator)
+        return getattr(module, self.generator), getattr(module, self.discriminator) if self.discriminator else None
 
 
 DCGAN_SIZES = (28, 32, 64, 128)
@@ -37,13 +39,15 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", DCGAN_SIZES),
         Architecture("cgan", "gancli.models.conditional", "conditional fully-connected GAN (Mirza & Osindero, 2014)", None,
                      conditional=True, generator="CGANGenerator", discriminator="CGANDiscriminator"),
-        Architecture("cdcgan", "gancli.models.conditional", "conditional DCGAN with a projection discriminator", DCGAN_SIZES,
+        Architecture("cdcgan", "gancli.models.conditional", "conditional DCGAN", DCGAN_SIZES,
                      conditional=True, generator="CDCGANGenerator", discriminator="CDCGANDiscriminator"),
+        Architecture("srcnn", "gancli.models.srcnn", "SRCNN super-resolution (Dong et al., 2014)", None,
+                     generator="Upscaler", discriminator=None, kind="upscaler", max_image_size=512),
+        Architecture("upgan", "gancli.models.upgan", "adversarial up-sampler: a multi-stage GAN's second stage", None,
+                     generator="Upscaler", kind="upscaler", max_image_size=512),
     )  # fmt: skip
 }
 
-# Fully-connected models on large images explode in size; this keeps the `gan` family honest.
-MAX_MLP_IMAGE_SIZE = 128
 
 
 def get_architecture(name: str) -> Architecture:
@@ -55,12 +59,17 @@ def get_architecture(name: str) -> Architecture:
 
 def check_image_size(arch: str, image_size: int) -> None:
     """Raise a UsageError naming the valid sizes when `arch` cannot work at `image_size`."""
-    sizes = get_architecture(arch).image_sizes
+    spec = get_architecture(arch)
+    sizes = spec.image_sizes
     if sizes is not None and image_size not in sizes:
         valid = ", ".join(str(s) for s in sizes[:-1]) + f" or {sizes[-1]}"
         raise UsageError(f"--image-size {image_size} is not supported by {arch}; use {valid}.")
-    if sizes is None and not 4 <= image_size <= MAX_MLP_IMAGE_SIZE:
-        raise UsageError(f"--image-size {image_size} is out of range for {arch}; use 4 to {MAX_MLP_IMAGE_SIZE}.")
+    if sizes is None and not 4 <= image_size <= spec.max_image_size:
+        raise UsageError(f"--image-size {image_size} is out of range for {arch}; use 4 to {spec.max_image_size}.")
+
+
+def is_upscaler(arch: str) -> bool:
+    return get_architecture(arch).kind == "upscaler"
 
 
 def is_conditional(arch: str) -> bool:
@@ -83,5 +92,7 @@ def build_generator(config):
 
 
 def build_discriminator(config):
+    """The discriminator for `config`, or None for architectures trained without one."""
     check_image_size(config.arch, config.image_size)
-    return get_architecture(config.arch).classes()[1](config)
+    cls = get_architecture(config.arch).classes()[1]
+    return cls(config) if cls is not None else None
