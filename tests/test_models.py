@@ -10,6 +10,7 @@ from gancli.models import ARCHITECTURES, build_discriminator, build_generator, c
 CASES = [
     (arch, size, channels, upsample)
     for arch, spec in ARCHITECTURES.items()
+    if spec.kind == "generator"
     for size in (spec.image_sizes or (28, 32))
     for channels in (1, 3)
     for upsample in (("transpose", "nearest") if arch == "dcgan" else ("transpose",))
@@ -94,3 +95,27 @@ def test_dcgan_28_grows_4_7_14_28():
         if isinstance(layer, torch.nn.ConvTranspose2d):
             sides.append((x.shape[1], x.shape[-1]))
     assert sides == [(256, 4), (128, 7), (64, 14), (1, 28)]
+
+
+@pytest.mark.parametrize("arch", [a for a, spec in ARCHITECTURES.items() if spec.kind == "upscaler"])
+@pytest.mark.parametrize("scale,channels", [(2, 1), (3, 3), (4, 1)])
+def test_upscalers_multiply_the_size_and_start_at_bicubic(arch, scale, channels):
+    config = TrainConfig(arch=arch, scale=scale, channels=channels, generator_width=8, discriminator_width=8)
+    up = build_generator(config).eval()
+    low = torch.rand(2, channels, 9, 13) * 2 - 1
+    with torch.no_grad():
+        high = up(low)
+    assert high.shape == (2, channels, 9 * scale, 13 * scale)
+    bicubic = torch.nn.functional.interpolate(low, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert torch.allclose(high, bicubic)  # the last layer starts at zero: an untrained upscaler is bicubic
+    d = build_discriminator(config)
+    assert (d is None) == (arch == "srcnn")
+    if d is not None:
+        assert d(high).shape == (2,)
+
+
+def test_srcnn_layers_follow_the_paper():
+    up = build_generator(TrainConfig(arch="srcnn", channels=1, generator_width=64))
+    convs = [m for m in up.net if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(9, 9), (3, 3), (5, 5)]
+    assert [c.out_channels for c in convs] == [64, 32, 1]
