@@ -6,6 +6,7 @@ Tensors are grouped by prefix: `generator.*`, `discriminator.*`, `optimizer_g.*`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,10 +38,37 @@ class Checkpoint:
         return {k[cut:]: v for k, v in self.tensors.items() if k.startswith(prefix + ".")}
 
 
+def _digest(tensors: dict[str, torch.Tensor], keys) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes: safetensors itself has no checksum, so a flipped
+    bit in the data would otherwise load silently."""
+    h = hashlib.sha256()
+    for key in sorted(keys):
+        t = tensors[key]
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _metadata_digest(metadata: dict[str, str]) -> str:
+    items = sorted((k, v) for k, v in metadata.items() if not k.startswith("checksum."))
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+def _groups(keys) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(key.split(".", 1)[0], []).append(key)
+    return groups
+
+
 def save_checkpoint(path: Path, config: TrainConfig, step: int, epoch: int, tensors: dict[str, torch.Tensor], **extra: str) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`.
+
+    The metadata carries a SHA-256 per tensor group and one over the metadata itself.
+    """
     from safetensors.torch import save
 
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     metadata = {
         "format": FORMAT,
         "gancli_version": __version__,
@@ -49,7 +77,10 @@ def save_checkpoint(path: Path, config: TrainConfig, step: int, epoch: int, tens
         "epoch": str(epoch),
         **extra,
     }
-    blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    for group, keys in _groups(tensors).items():
+        metadata[f"checksum.{group}"] = _digest(tensors, keys)
+    metadata["checksum.metadata"] = _metadata_digest(metadata)
+    blob = save(tensors, metadata=metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -90,6 +121,8 @@ def read_metadata(path: Path) -> dict[str, str]:
     except Exception as exc:
         raise GancliError(f"'{path}' is not a readable safetensors file ({_first_line(exc)}); it may be truncated or corrupt.") from exc
     _check_format(path, metadata)
+    if "checksum.metadata" in metadata and metadata["checksum.metadata"] != _metadata_digest(metadata):
+        raise GancliError(f"'{path}' is damaged: its metadata does not match its checksum.")
     return metadata
 
 
@@ -129,6 +162,10 @@ def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_loc
                     tensors[key] = f.get_tensor(key)
     except Exception as exc:
         raise GancliError(f"'{path}' is damaged: a tensor could not be read ({_first_line(exc)}).") from exc
+    for group, keys in _groups(tensors).items():
+        expected = metadata.get(f"checksum.{group}")
+        if expected is not None and expected != _digest(tensors, keys):
+            raise GancliError(f"'{path}' is damaged: the {group} tensors do not match their checksum; use another checkpoint.")
     return Checkpoint(path, config, step, epoch, tensors, metadata)
 
 
