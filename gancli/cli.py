@@ -80,6 +80,7 @@ def train(
     seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.")] = 0,
     sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False)] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False)] = None,
+    keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False)] = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)] = None,
@@ -104,7 +105,7 @@ def train(
         if not 0 <= value < 1:
             raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
     length = {"epochs": epochs, "steps": steps} if (epochs or steps) else {}  # one of them replaces the other
-    timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every)) if v is not None}
+    timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every), ("keep", keep)) if v is not None}
     checkpoint = None
     if resume is not None:
         checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(resume))

@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     sample_every: int = 200
     checkpoint_every: int = 1000
+    keep: int | None = None  # periodic checkpoints to keep (newest first); None keeps all
     data_dir: str = ""
     normalisation: str = NORMALISATION
 

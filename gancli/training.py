@@ -274,7 +274,7 @@ def train(
     reporter.start(TrainingPlan(config, run_dir, str(dev), dataset.description, notices, start_step, total_steps, steps_per_epoch))
     result = TrainingResult(run_dir, run_dir / CHECKPOINTS / LAST, start_step, total_steps, seconds_before)
 
-    def save(path: Path, step: int) -> None:
+    def save(path: Path, step: int, **extra: str) -> None:
         tensors = {f"{name}.{k}": v for name, module in task.modules.items() for k, v in module.state_dict().items()}
         groups = {}
         for name, optimizer in task.optimizers.items():
@@ -284,6 +284,7 @@ def train(
         checkpoints.save_checkpoint(
             path, config, step, step // steps_per_epoch, tensors, **groups,
             noise_device=dev.type, seconds=f"{result.seconds:.3f}", dataset_description=dataset.description,
+            **{k.lower(): f"{v:.6f}" for k, v in last_eval.items()},
         )  # fmt: skip
 
     def preview(step: int) -> Path:
@@ -291,12 +292,14 @@ def train(
         task.preview(path)
         return path
 
+    last_eval: dict[str, float] = {}  # the latest held-out metrics, stored in checkpoints written after them
     row_sum = torch.zeros(len(task.stat_names), device=dev)
     shown_sum = torch.zeros_like(row_sum)
     row_steps = shown_steps = 0
     started = row_started = shown_at = time.perf_counter()
     order, order_epoch = None, -1
     step = start_step
+    best = _best_so_far(run_dir / CHECKPOINTS / BEST) if resume is not None else -math.inf
     with _stop_requests() as stop:
         while step < total_steps:
             epoch, position = divmod(step, steps_per_epoch)
@@ -320,22 +323,29 @@ def train(
                         f"is {result.checkpoint}; try a lower --lr-g/--lr-d or another --seed."
                     )
                 evaluation = task.evaluate()
+                last_eval.clear()
+                last_eval.update(evaluation)
                 speed = shown_steps * config.batch_size / max(now - shown_at, 1e-9)
                 shown = dict(zip(task.stat_names, means)) | evaluation
                 reporter.update(TrainingProgress(step, total_steps, step / steps_per_epoch, shown, speed, result.seconds))
                 shown_sum.zero_()
                 shown_steps, shown_at = 0, now
             if at_row:
+                _check_weights(task, step, result.checkpoint)
                 row = dict(zip(task.stat_names, (row_sum / row_steps).tolist())) | evaluation
                 row.update(step=step, epoch=round(step / steps_per_epoch, 3))
                 row.update(images_per_s=row_steps * config.batch_size / max(now - row_started, 1e-9), seconds=result.seconds)
                 metrics.append(row)
                 result.last_row, result.last_sample, result.step = row, preview(step), step
                 save(result.checkpoint, step)
+                if BEST_METRIC in evaluation and evaluation[BEST_METRIC] > best:
+                    best = evaluation[BEST_METRIC]
+                    save(run_dir / CHECKPOINTS / BEST, step)
                 row_sum.zero_()
                 row_steps, row_started = 0, time.perf_counter()
             if step % config.checkpoint_every == 0:
                 save(run_dir / CHECKPOINTS / f"step_{step:06d}.safetensors", step)
+                _prune_periodic(run_dir / CHECKPOINTS, config.keep)
             if stop.requested:
                 result.interrupted = stop.requested
                 break
@@ -369,6 +379,36 @@ def _fit_to_data(config: TrainConfig, dataset: ImageDataset, resumed: bool) -> t
         notices.append(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); using {len(dataset)}.")
         changes["batch_size"] = len(dataset)
     return config.with_changes(**changes), notices
+
+
+BEST = "best.safetensors"
+BEST_METRIC = "PSNR"  # the held-out metric that picks best.safetensors, where a task measures one
+
+
+def _check_weights(task, step: int, last_good: Path) -> None:
+    """Refuse to save non-finite weights: they would overwrite the last good checkpoint."""
+    for name, module in task.modules.items():
+        for tensor in module.state_dict().values():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise GancliError(
+                    f"Training diverged at step {step}: the {name} weights are not finite. The last good checkpoint "
+                    f"is {last_good}; try a lower --lr-g/--lr-d or another --seed."
+                )
+
+
+def _prune_periodic(folder: Path, keep: int | None) -> None:
+    """Keep only the newest `keep` step_*.safetensors (None or 0: keep all)."""
+    if keep:
+        for old in sorted(folder.glob("step_*.safetensors"))[:-keep]:
+            old.unlink(missing_ok=True)
+
+
+def _best_so_far(path: Path) -> float:
+    """The metric stored in an existing best.safetensors, so a resumed run only replaces it when it does better."""
+    try:
+        return float(checkpoints.read_metadata(path).get(BEST_METRIC.lower(), "-inf"))
+    except (GancliError, ValueError):
+        return -math.inf
 
 
 def _restore(resume, task, dev, notices) -> tuple[int, float]:
