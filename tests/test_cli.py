@@ -145,9 +145,28 @@ def test_grid_of_files_folders_and_globs(cli, isolated, image_folder):
         (["grid", "nothing-here.png"], 2, "'nothing-here.png' does not exist"),
         (["grid", "*.nomatch"], 2, "matches no files"),
         (["bogus"], 2, "No such command"),
+        (["train", "mnist", "--steps", "0"], 2, "Invalid value for '--steps'"),
+        (["train", "mnist", "--epochs", "-1"], 2, "Invalid value for '--epochs'"),
+        (["train", "mnist", "--latent-dim", "0"], 2, "Invalid value for '--latent-dim'"),
+        (["train", "mnist", "--arch", "gan", "--image-size", "2"], 2, "--image-size 2 is out of range for gan; use 4 to 128"),
+        (["train", "mnist", "--arch", "wgan"], 2, "Invalid value for '--arch'"),
+        (["train", "mnist", "--beta1", "1.5"], 2, "--beta1 1.5 is out of range"),
+        (["train", "mnist", "--keep", "0"], 2, "Invalid value for '--keep'"),
+        (["train", "mnist", "--out", "README.md/run"], 2, "is a file"),
+        (["train", "--resume", "no-such-run"], 2, "does not exist"),
+        (["sample", "--n", "many"], 2, "Invalid value for '--n'"),
+        (["sample", "--nrow", "0"], 2, "Invalid value for '--nrow'"),
+        (["sample", "--seeds", "x"], 2, "--seeds 'x' is not understood"),
+        (["interpolate", "1", "2", "--steps", "0"], 2, "Invalid value for '--steps'"),
+        (["interpolate", "1", "2", "--fps", "0"], 2, "Invalid value for '--fps'"),
+        (["interpolate", "one", "2"], 2, "Invalid value for 'seeds'"),
+        (["grid", "x.png", "--padding", "-1"], 2, "Invalid value for '--padding'"),
+        (["upscale", "x.png", "--limit", "0"], 2, "Invalid value for '--limit'"),
+        (["upscale", "x.png", "--method", "nearest"], 2, "Invalid value for '--method'"),
     ],
 )
-def test_bad_input_gives_one_line_errors(cli, args, code, message):
+def test_bad_input_gives_one_line_errors(cli, args, code, message, isolated):
+    (isolated / "README.md").write_text("a file where a folder is expected")
     result = cli(*args)
     assert result.code == code, (result.code, result.err)
     assert message in result.err
@@ -171,6 +190,15 @@ def test_unwritable_output_is_one_line(cli, trained_run, isolated):
     assert result.code == 2 and "'afile' is a file" in result.err
     result = cli("sample", "--checkpoint", trained_run, "--out", "x.unknownext")
     assert result.code == 1 and "Cannot write 'x.unknownext'" in result.err
+
+
+def test_folder_of_corrupt_images(cli, isolated):
+    (isolated / "corrupt").mkdir()
+    for i in range(3):
+        (isolated / "corrupt" / f"{i}.png").write_bytes(b"\x89PNG broken")
+    result = cli("train", "corrupt", "--steps", "1")
+    assert result.code == 1 and "None of the 3 image files in 'corrupt' could be read" in result.err
+    assert len(result.err.strip().splitlines()) == 1
 
 
 def test_debug_shows_the_traceback(cli):
