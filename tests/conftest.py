@@ -62,17 +62,21 @@ def image_folder(tmp_path) -> Path:
     return make_image_folder(tmp_path / "shapes")
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    """A tiny DCGAN run on the bundled digits, shared by tests that only read it."""
-    root = tmp_path_factory.mktemp("trained")
+def train_once(tmp_path_factory, name: str, *args: str) -> Path:
+    """Train a tiny run in a folder of its own (offline) and return its run directory."""
+    root = tmp_path_factory.mktemp(name)
     old = os.getcwd()
     os.environ["GANCLI_OFFLINE"] = "1"
     os.environ["GANCLI_DATA_DIR"] = str(root / "datasets")
     try:
         os.chdir(root)
-        code = run(["train", "mnist", "--steps", "6", "--batch-size", "16", "--sample-every", "3", "--out", "runs/r1", "--device", "cpu"])
-        assert code == 0
+        assert run(["train", "mnist", *args, "--batch-size", "16", "--device", "cpu", "--out", f"runs/{name}"]) == 0
     finally:
         os.chdir(old)
-    return root / "runs" / "r1"
+    return root / "runs" / name
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A tiny DCGAN run on the bundled digits, shared by tests that only read it."""
+    return train_once(tmp_path_factory, "r1", "--steps", "6", "--sample-every", "3")

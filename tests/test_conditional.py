@@ -1,8 +1,6 @@
 """Conditional GANs and the latent-space commands end to end: labels, class grids, ImageFolder
 export, interpolation whose endpoints are exactly the seeds' images, and training visuals."""
 
-import os
-
 import pytest
 import torch
 from PIL import Image
@@ -10,23 +8,14 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms.functional import pil_to_tensor
 
 from gancli import checkpoints
-from gancli.cli import run
+from tests.conftest import train_once
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
 
 
 @pytest.fixture(scope="session")
 def conditional_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("conditional")
-    old = os.getcwd()
-    os.environ["GANCLI_OFFLINE"] = "1"
-    os.environ["GANCLI_DATA_DIR"] = str(root / "datasets")
-    try:
-        os.chdir(root)
-        assert run(["train", "mnist", "--arch", "cdcgan", "--steps", "4", "--sample-every", "2", "--out", "runs/c", *FAST]) == 0
-    finally:
-        os.chdir(old)
-    return root / "runs" / "c"
+    return train_once(tmp_path_factory, "c", "--arch", "cdcgan", "--steps", "4", "--sample-every", "2")
 
 
 def pixels(path):

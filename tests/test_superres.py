@@ -1,32 +1,21 @@
 """Upscalers: quality measures, tiling, training srcnn/upgan, and the upscale command end to end."""
 
-import os
-
 import pytest
 import torch
 from PIL import Image
 
 from gancli import checkpoints
-from gancli.cli import run
 from gancli.config import TrainConfig
 from gancli.models import build_generator
 from gancli.superres import degrade, psnr, psnr_each, quantize, ssim, upscale_tensor
+from tests.conftest import train_once
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
 
 
 @pytest.fixture(scope="session")
 def sr_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sr")
-    old = os.getcwd()
-    os.environ["GANCLI_OFFLINE"] = "1"
-    os.environ["GANCLI_DATA_DIR"] = str(root / "datasets")
-    try:
-        os.chdir(root)
-        assert run(["train", "mnist", "--arch", "srcnn", "--scale", "2", "--steps", "30", "--sample-every", "15", "--out", "runs/sr", *FAST]) == 0
-    finally:
-        os.chdir(old)
-    return root / "runs" / "sr"
+    return train_once(tmp_path_factory, "sr", "--arch", "srcnn", "--scale", "2", "--steps", "30", "--sample-every", "15")
 
 
 def test_psnr_and_ssim_basics():
