@@ -31,6 +31,11 @@ class Upsample(str, Enum):
     nearest = "nearest"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -80,6 +85,7 @@ def train(
     seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.")] = 0,
     sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False)] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False)] = None,
+    precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).")] = Precision.fp32,
     keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False)] = None,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False)] = None,
@@ -134,6 +140,7 @@ def train(
             arch=arch.value, dataset=dataset, image_size=size, upsample=upsample.value, latent_dim=latent_dim,
             generator_width=generator_width, discriminator_width=discriminator_width, batch_size=batch_size,
             lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed, scale=scale, content_weight=content_weight,
+            precision=precision.value,
             data_dir=str(data_dir) if data_dir else "", **length, **timing,
         )  # fmt: skip
         run_dir = out or runs.default_run_dir(dataset, arch.value)

@@ -36,6 +36,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast of the forward passes, where the hardware has bf16)
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep: int | None = None  # periodic checkpoints to keep (newest first); None keeps all

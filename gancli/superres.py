@@ -102,6 +102,8 @@ class UpscalerTask:
         self.stat_names = ("loss_D", "loss_G", "content_L1") if adversarial else ("loss_MSE",)
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
         self.notices = [] if held else [f"Only {len(dataset)} images: PSNR is measured on training images, not held-out ones."]
+        if config.precision != "fp32":
+            self.notices.append(f"--precision {config.precision} is not implemented for upscalers yet; training in fp32.")
 
     def _centre(self, images: torch.Tensor) -> torch.Tensor:
         top = (images.shape[-2] - self.patch) // 2

@@ -6,6 +6,7 @@ prints nothing: a reporter (the Rich display in the CLI) is told about progress.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import signal
@@ -62,6 +63,7 @@ def train_step(
     opt_d: torch.optim.Optimizer,
     z: torch.Tensor,
     labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+    autocast=contextlib.nullcontext,
 ) -> torch.Tensor:
     """One update of D, then one of G, with the non-saturating BCE loss on logits.
 
@@ -69,6 +71,8 @@ def train_step(
         real: a batch of real images (B, C, H, W) in [-1, 1].
         z: latent vectors (B, latent_dim) for this step's fakes.
         labels: for conditional models, (labels of the real images, labels asked of G), each (B,).
+        autocast: a context for the forward passes (bf16 autocast for --precision bf16); backward
+            passes run outside it, as PyTorch recommends.
 
     Returns the detached values named by STAT_NAMES: loss_D, loss_G, D(x), and D(G(z)) in the D
     step (D_G_z1, before D's update) and in the G step (D_G_z2, after D's update, before G's), as
@@ -81,26 +85,28 @@ def train_step(
 
     # (1) D: maximise log D(x) + log(1 - D(G(z)))
     opt_d.zero_grad(set_to_none=True)
-    real_logits = discriminator(real, *c_real)
-    fake = generator(z, *c_fake)
-    fake_logits = discriminator(fake.detach(), *c_fake)
-    loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+    with autocast():
+        real_logits = discriminator(real, *c_real)
+        fake = generator(z, *c_fake)
+        fake_logits = discriminator(fake.detach(), *c_fake)
+        loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
     loss_d.backward()
     opt_d.step()
 
     # (2) G: maximise log D(G(z)), the non-saturating loss; fakes count as real for G's loss
     opt_g.zero_grad(set_to_none=True)
-    gen_logits = discriminator(fake, *c_fake)
-    loss_g = F.binary_cross_entropy_with_logits(gen_logits, ones)
-    if labels is not None:
-        loss_g = loss_g + MODE_SEEKING_WEIGHT * mode_seeking_penalty(fake, z)
+    with autocast():
+        gen_logits = discriminator(fake, *c_fake)
+        loss_g = F.binary_cross_entropy_with_logits(gen_logits, ones)
+        if labels is not None:
+            loss_g = loss_g + MODE_SEEKING_WEIGHT * mode_seeking_penalty(fake.float(), z)
     loss_g.backward()
     opt_g.step()
 
     with torch.no_grad():
         return torch.stack(
             [loss_d, loss_g, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(), torch.sigmoid(gen_logits).mean()]
-        ).detach()
+        ).float()
 
 
 # Conditional generators otherwise learn to ignore z and draw one image per class (measured on
@@ -199,9 +205,10 @@ class GANTask:
         betas = (config.beta1, config.beta2)
         self.modules = {"generator": self.generator, "discriminator": self.discriminator}
         self.optimizers = {
-            "optimizer_g": torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas),
-            "optimizer_d": torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas),
+            "optimizer_g": adam(self.generator.parameters(), config.lr_g, betas),
+            "optimizer_d": adam(self.discriminator.parameters(), config.lr_d, betas),
         }
+        self.autocast = precision_context(config.precision, device)
         self.stat_names = STAT_NAMES
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
         self.train_count = len(dataset)
@@ -218,7 +225,7 @@ class GANTask:
         if self.labels is not None:  # fakes ask for classes uniformly at random
             labels = (self.labels[index], conditional_labels(real.shape[0], self.config.num_classes, self.device, self.noise))
         opt_g, opt_d = self.optimizers["optimizer_g"], self.optimizers["optimizer_d"]
-        return train_step(real, self.generator, self.discriminator, opt_g, opt_d, z, labels)
+        return train_step(real, self.generator, self.discriminator, opt_g, opt_d, z, labels, self.autocast)
 
     def evaluate(self) -> dict[str, float]:
         return {}
@@ -229,6 +236,41 @@ class GANTask:
         fakes = self.generator(self.preview_z, *self.preview_cond)
         self.generator.train()
         save_grid(to_uint8(fakes), path, nrow=PREVIEW_COLUMNS)
+
+
+def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam with the fused implementation where this PyTorch has it for the device, else foreach."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)()) and _cpu_has_bf16()
+    return False
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+
+
+def precision_context(precision: str, device: torch.device):
+    """A factory of autocast contexts for --precision: fp32 does nothing, bf16 autocasts forwards."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if not bf16_supported(device):
+        raise UsageError(f"--precision bf16 needs bf16 hardware support, which this {device.type} lacks; use --precision fp32.")
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def make_task(config: TrainConfig, dataset: ImageDataset, device: torch.device):
