@@ -54,3 +54,25 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
     assert torch.equal(epoch_order(100, 3, 5), epoch_order(100, 3, 5))
     assert not torch.equal(epoch_order(100, 3, 5), epoch_order(100, 3, 6))
     assert sorted(epoch_order(100, 3, 5).tolist()) == list(range(100))
+
+
+def test_bf16_autocast_step(monkeypatch):
+    from gancli import training
+
+    monkeypatch.setattr(training, "bf16_supported", lambda device: True)  # CPU autocast runs bf16 in software anyway
+    g, d, opt_g, opt_d = nets("dcgan")
+    stats = train_step(torch.rand(4, 1, 28, 28) * 2 - 1, g, d, opt_g, opt_d, torch.randn(4, 100), None,
+                       training.precision_context("bf16", torch.device("cpu")))  # fmt: skip
+    assert stats.dtype == torch.float32 and torch.isfinite(stats).all()
+    assert all(p.dtype == torch.float32 for p in g.parameters())  # weights stay fp32; only the maths is bf16
+
+
+def test_bf16_without_hardware_support_is_a_usage_error(monkeypatch):
+    import pytest
+
+    from gancli import training
+    from gancli.errors import UsageError
+
+    monkeypatch.setattr(training, "bf16_supported", lambda device: False)
+    with pytest.raises(UsageError, match="--precision bf16 needs bf16 hardware support"):
+        training.precision_context("bf16", torch.device("cpu"))
