@@ -33,34 +33,33 @@ def test_best_checkpoint_follows_held_out_psnr(cli, isolated):
     assert float(best.metadata["psnr"]) == pytest.approx(float(best_row["PSNR"]), abs=1e-4)
 
 
-def test_non_finite_losses_stop_and_keep_the_last_good_checkpoint(cli, isolated, monkeypatch):
+def break_step(monkeypatch, at: int, spoil):
+    """From GANTask.step call `at` on, pass (task, stats) through `spoil`."""
     real_step = GANTask.step
     calls = {"n": 0}
 
     def step(self, index):
         calls["n"] += 1
         stats = real_step(self, index)
-        return stats * float("nan") if calls["n"] >= 3 else stats
+        return spoil(self, stats) if calls["n"] >= at else stats
 
     monkeypatch.setattr(GANTask, "step", step)
+
+
+def test_non_finite_losses_stop_and_keep_the_last_good_checkpoint(cli, isolated, monkeypatch):
+    break_step(monkeypatch, 3, lambda task, stats: stats * float("nan"))
     result = cli("train", "mnist", "--steps", "10", "--sample-every", "2", "--out", "d", *FAST)
     assert result.code == 1 and "Training diverged at step" in result.err and "the losses are not finite" in result.err
     assert checkpoints.load_checkpoint(isolated / "d" / "checkpoints" / "last.safetensors").step == 2
 
 
 def test_non_finite_weights_are_never_saved(cli, isolated, monkeypatch):
-    real_step = GANTask.step
-    calls = {"n": 0}
-
-    def step(self, index):
-        calls["n"] += 1
-        stats = real_step(self, index)
-        if calls["n"] == 3:
-            with torch.no_grad():
-                next(self.generator.parameters()).fill_(float("inf"))
+    def poison(task, stats):
+        with torch.no_grad():
+            next(task.generator.parameters()).fill_(float("inf"))
         return stats.nan_to_num()
 
-    monkeypatch.setattr(GANTask, "step", step)
+    break_step(monkeypatch, 3, poison)
     result = cli("train", "mnist", "--steps", "10", "--sample-every", "2", "--out", "w", *FAST)
     assert result.code == 1 and "the generator weights are not finite" in result.err
     last = checkpoints.load_checkpoint(isolated / "w" / "checkpoints" / "last.safetensors")
