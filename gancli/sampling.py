@@ -143,7 +143,7 @@ def walk(
     seed's image. For conditional generators `labels` holds one class per seed and the class
     embedding moves linearly between them alongside z.
     """
-    from gancli.latent import INTERPOLATORS, path_fractions, seed_latents
+    from gancli.latent import INTERPOLATORS, lerp, path_fractions, seed_latents
 
     interpolate = INTERPOLATORS[method]
     keys = seed_latents(seeds, config.latent_dim)
@@ -152,11 +152,6 @@ def walk(
     if labels is None:
         return render(generator, z, device)
     embeddings = generator.embed(torch.tensor(labels, device=device)).cpu()
-    e = torch.stack([_embedding_at(embeddings[i], embeddings[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
+    # label embeddings are not Gaussian: they move on a straight line, not slerp
+    e = torch.stack([lerp(embeddings[i], embeddings[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
     return render(generator, z, device, embeddings=e)
-
-
-def _embedding_at(e0: torch.Tensor, e1: torch.Tensor, t: float) -> torch.Tensor:
-    from gancli.latent import lerp
-
-    return lerp(e0, e1, t)  # label embeddings are not Gaussian: a straight line, not slerp
