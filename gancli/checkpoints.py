@@ -172,6 +172,11 @@ def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_loc
 def load_state(module: torch.nn.Module, checkpoint: Checkpoint, prefix: str) -> None:
     """Load the `prefix.*` tensors into `module`, naming the file and key when they do not fit."""
     state = checkpoint.group(prefix)
+    from torch.optim.swa_utils import AveragedModel
+
+    if prefix == "generator_ema" and not isinstance(module, AveragedModel):
+        # saved as torch.optim.swa_utils.AveragedModel (module.* plus n_averaged); a bare generator takes module.*
+        state = {k[len("module.") :]: v for k, v in state.items() if k.startswith("module.")}
     if not state:
         raise GancliError(f"'{checkpoint.path}' has no '{prefix}.*' tensors.")
     try:

@@ -36,6 +36,12 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class Loss(str, Enum):
+    bce = "bce"
+    hinge = "hinge"
+    wgan_gp = "wgan-gp"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -60,7 +66,10 @@ def main_options(
 
 
 # Options that describe the model or its data: fixed by the checkpoint when resuming.
-MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir", "scale")
+MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir", "scale",
+                 "loss", "spectral_norm", "ema", "augment")  # fmt: skip
+EMA_DECAY = 0.999
+AUGMENT_POLICY = "color,translation,cutout"
 
 
 @app.command()
@@ -85,9 +94,17 @@ def train(
     seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.")] = 0,
     sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False)] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False)] = None,
+    loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).")] = Loss.bce,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).")] = False,
+    ema: Annotated[bool, typer.Option("--ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.")] = False,
+    augment: Annotated[bool, typer.Option("--augment", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.")] = False,
+    eval_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps best.safetensors by FID.", show_default=False)] = None,
+    eval_n: Annotated[int, typer.Option(min=10, help="Images generated per --eval-every measurement.")] = 2000,
+    eval_classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint for --eval-every (gancli train DATA --arch classifier).", show_default=False)] = None,
     precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).")] = Precision.fp32,
     keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False)] = None,
-    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).")] = Device.auto,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False)] = None,
@@ -95,11 +112,14 @@ def train(
     """Train a GAN on a dataset; writes checkpoints, sample grids and metrics.csv.
 
     Example: gancli train mnist --arch dcgan --epochs 5
+
+    Several GPUs or machines: torchrun --nproc-per-node N -m gancli train ... (--batch-size is per process).
     """
     from gancli import checkpoints, runs, training
     from gancli.config import TrainConfig
+    from gancli.distributed import is_main_process
     from gancli.data import check_dataset, native_image_size
-    from gancli.models import check_image_size, is_upscaler
+    from gancli.models import check_image_size, is_classifier, is_upscaler
     from gancli.progress import TrainingDisplay
 
     if epochs is not None and steps is not None:
@@ -111,13 +131,18 @@ def train(
         if not 0 <= value < 1:
             raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
     length = {"epochs": epochs, "steps": steps} if (epochs or steps) else {}  # one of them replaces the other
-    timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every), ("keep", keep)) if v is not None}
+    timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every), ("keep", keep), ("eval_every", eval_every)) if v is not None}
+    if eval_every is not None or eval_classifier is not None:
+        if eval_classifier is None:
+            raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {dataset or 'DATA'} --arch classifier'.")
+        timing |= {"eval_classifier": str(runs.resolve_checkpoint(eval_classifier)), "eval_n": eval_n}
     checkpoint = None
     if resume is not None:
         checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(resume))
         asked = dict(dataset=dataset, arch=getattr(arch, "value", arch), image_size=image_size, upsample=upsample.value,
                      latent_dim=latent_dim, generator_width=generator_width, discriminator_width=discriminator_width,
-                     data_dir=str(data_dir) if data_dir else "", scale=scale)  # fmt: skip
+                     data_dir=str(data_dir) if data_dir else "", scale=scale, loss=loss.value, spectral_norm=spectral_norm,
+                     ema=EMA_DECAY if ema else 0.0, augment=AUGMENT_POLICY if augment else "")  # fmt: skip
         for name in MODEL_OPTIONS:
             given = ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
             if given and asked[name] != getattr(checkpoint.config, name):
@@ -134,14 +159,18 @@ def train(
         check_dataset(dataset)
         size = image_size or native_image_size(dataset)
         check_image_size(arch.value, size)
+        recipe = [flag for flag, used in (("--loss", loss != Loss.bce), ("--spectral-norm", spectral_norm), ("--ema", ema),
+                                          ("--augment", augment), ("--eval-every", eval_every is not None)) if used]  # fmt: skip
+        if recipe and (is_upscaler(arch.value) or is_classifier(arch.value)):
+            raise UsageError(f"{', '.join(recipe)} apply to GANs, not to --arch {arch.value}; drop them.")
         if is_upscaler(arch.value) and size < 2 * scale:
             raise UsageError(f"--image-size {size} is too small to learn x{scale} upscaling; use at least {2 * scale}.")
         config = TrainConfig(
             arch=arch.value, dataset=dataset, image_size=size, upsample=upsample.value, latent_dim=latent_dim,
             generator_width=generator_width, discriminator_width=discriminator_width, batch_size=batch_size,
             lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed, scale=scale, content_weight=content_weight,
-            precision=precision.value,
-            data_dir=str(data_dir) if data_dir else "", **length, **timing,
+            precision=precision.value, loss=loss.value, spectral_norm=spectral_norm, ema=EMA_DECAY if ema else 0.0,
+            augment=AUGMENT_POLICY if augment else "", data_dir=str(data_dir) if data_dir else "", **length, **timing,
         )  # fmt: skip
         run_dir = out or runs.default_run_dir(dataset, arch.value)
         if runs.last_checkpoint_path(run_dir).exists():
@@ -149,8 +178,12 @@ def train(
     _check_writable(run_dir)
 
     with TrainingDisplay() as display:
-        result = training.train(config, run_dir, device.value, reporter=display, resume=checkpoint)
+        result = training.train(config, run_dir, device.value, reporter=display, resume=checkpoint, compile=compile)
 
+    if not is_main_process():  # under torchrun, rank 0 reports for everyone
+        if result.interrupted:
+            raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
+        return
     if result.last_row:
         from gancli.progress import format_stats
 
@@ -162,7 +195,9 @@ def train(
     if result.interrupted:
         typer.echo(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
-    if is_upscaler(config.arch):
+    if is_classifier(config.arch):
+        typer.echo(f"Next:       gancli eval RUN --classifier {run_dir}   (RUN: a generator trained on {config.dataset})")
+    elif is_upscaler(config.arch):
         typer.echo(f"Next:       gancli upscale IMAGES... --model {run_dir} --out upscaled/   (or --benchmark {config.dataset})")
     else:
         typer.echo(f"Next:       gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png")
@@ -180,6 +215,7 @@ def sample(
     out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], typer.Option(help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")] = True,
     device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
 ) -> None:
     """Generate images from a trained generator.
@@ -205,7 +241,7 @@ def sample(
     seed_list = parse_seeds(seeds) if seeds is not None else None
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
-    generator, config = _load_model(path, dev, "generator")
+    generator, config = _load_model(path, dev, "generator", ema)
     if upscale is not None:
         generator = _then_upscale(generator, config, upscale, dev)
     conditional = getattr(generator, "conditional", False)
@@ -273,6 +309,7 @@ def interpolate(
     loop: Annotated[bool, typer.Option("--loop", help="Walk back to the first seed at the end.")] = False,
     label: Annotated[Optional[str], typer.Option(help="Conditional models: the class to hold fixed (default: the first class).", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option(help="Conditional models: one class per seed, e.g. --labels 3 8 (or 3,8); the class embedding moves too.", show_default=False)] = None,
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")] = True,
     device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
 ) -> None:
     """Walk the latent space through seeds: a grid with one row per segment, optionally a GIF.
@@ -291,7 +328,7 @@ def interpolate(
         raise UsageError("Give --label (one class throughout) or --labels (one per seed), not both.")
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
-    generator, config = _load_model(path, dev, "generator")
+    generator, config = _load_model(path, dev, "generator", ema)
     keyframes = seeds + [seeds[0]] if loop else list(seeds)
     classes = None
     if getattr(generator, "conditional", False):
@@ -316,6 +353,81 @@ def interpolate(
         typer.echo(f"Wrote {gif}: {len(keep)} frames at {fps:g} fps")
     if classes is not None and labels is None:
         typer.echo(f"Label: {config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
+
+
+class Extractor(str, Enum):
+    classifier = "classifier"
+    inception = "inception"
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Annotated[Optional[Path], typer.Argument(help="Generator checkpoint or run directory (default: the newest run under runs/).", show_default=False)] = None,
+    n: Annotated[int, typer.Option("--n", min=10, help="Images to generate and compare with as many real ones.")] = 10_000,
+    extractor: Annotated[Extractor, typer.Option(help="Feature space: gancli's dataset classifier (offline) or Inception-v3.")] = Extractor.classifier,
+    classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the newest one under runs/ trained on the same data).", show_default=False)] = None,
+    inception_weights: Annotated[Optional[Path], typer.Option(help="torchvision's inception_v3_google-0cc3c7bd.pth (default: the torch hub cache).", show_default=False)] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the generated images.")] = 0,
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: score the moving-average weights (or the last step's).")] = True,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where the dataset is found (default: the run's).", show_default=False)] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
+) -> None:
+    """Score a generator: FID, KID, precision/recall and class coverage against the real data.
+
+    Example: gancli train mnist --arch classifier; gancli eval runs/mnist-dcgan-... --n 10000
+    """
+    import time
+
+    from gancli import runs, training
+    from gancli.evaluate import append_record, evaluate as run_evaluation
+    from gancli.features import ClassifierExtractor, InceptionExtractor
+
+    path = runs.resolve_checkpoint(checkpoint)
+    dev = training.resolve_device(device.value)
+    generator, config = _load_model(path, dev, "generator", ema)
+    if extractor == Extractor.classifier:
+        from gancli.classify import check_matches
+
+        classifier_path = runs.resolve_checkpoint(classifier) if classifier else runs.newest_checkpoint(runs.RUNS_ROOT, "classifier", config.dataset)
+        features = ClassifierExtractor(classifier_path, dev)
+        check_matches(features.config, config.dataset)
+    else:
+        features = InceptionExtractor(inception_weights, dev)
+    if data_dir is not None:
+        config = config.with_changes(data_dir=str(data_dir))
+    result = run_evaluation(generator, config, features, n, seed, dev, config.data_dir or None)
+
+    from gancli.checkpoints import read_metadata
+
+    step = int(read_metadata(path).get("step", 0))
+    weights = getattr(generator, "weights_source", "last step")
+    typer.echo(f"Evaluated {path} (step {step}, {config.arch}, {weights} weights) with {n:,} generated images in {result.seconds:.1f} s")
+    typer.echo(f"Extractor:  {result.extractor}")
+    typer.echo(f"Real data:  {result.reference}")
+    typer.echo(f"{'metric':<17}{'generated':>11}{'real floor':>12}")
+    for name, value in result.scores.items():
+        if name in ("KID_std", "class_KL_max"):
+            continue
+        floor = result.floor.get(name)
+        shown = _metric_text(name, value, config)
+        typer.echo(f"{name:<17}{shown:>11}{_metric_text(name, floor, config) if floor is not None else '-':>12}")
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(path), "step": step, "n": n, "seed": seed,
+              "weights": weights, "extractor": result.extractor, "real_data": result.reference,
+              "scores": result.scores, "real_floor": result.floor}  # fmt: skip
+    eval_json = runs.run_dir_of(path) / "eval.json"
+    try:
+        append_record(eval_json, record)
+        typer.echo(f"Appended to {eval_json}")
+    except OSError as exc:
+        typer.echo(f"Could not append to {eval_json} ({exc.strerror}); the scores above are not saved.", err=True)
+
+
+def _metric_text(name: str, value: float, config) -> str:
+    if name == "classes_covered":
+        return f"{value:.0f}/{config.num_classes}"
+    if name == "KID":
+        return f"{value:.5f}"
+    return f"{value:.3f}" if name != "FID" else f"{value:.2f}"
 
 
 class UpscaleMethod(str, Enum):
@@ -430,18 +542,23 @@ def grid(
     typer.echo(f"Wrote a grid of {len(paths)} images ({_layout(len(paths), nrow)}) to {out}")
 
 
-def _load_model(path: Path, device, kind: str):
+def _load_model(path: Path, device, kind: str, ema: bool = True):
     """Load a checkpoint's model, refusing the wrong kind with the command to use instead."""
+    import json
+
     from gancli import sampling
+    from gancli.checkpoints import read_metadata
     from gancli.models import get_architecture
 
-    model, config = sampling.load_generator(path, device)
-    actual = get_architecture(config.arch).kind
+    arch = json.loads(read_metadata(path).get("config", "{}")).get("arch", "")
+    actual = get_architecture(arch).kind
     if actual != kind:
         if actual == "upscaler":
-            raise UsageError(f"'{path}' is an upscaler ({config.arch}), not a generator; use it with gancli upscale --model {path} or sample --upscale {path}.")
-        raise UsageError(f"'{path}' is a generator ({config.arch}), not an upscaler; use it with gancli sample, or train one with --arch srcnn.")
-    return model, config
+            raise UsageError(f"'{path}' is an upscaler ({arch}), not a generator; use it with gancli upscale --model {path} or sample --upscale {path}.")
+        if actual == "classifier":
+            raise UsageError(f"'{path}' is a classifier, not a {kind}; use it with gancli eval --classifier {path}.")
+        raise UsageError(f"'{path}' is a generator ({arch}), not an upscaler; use it with gancli sample, or train one with --arch srcnn.")
+    return sampling.load_generator(path, device, ema=ema)
 
 
 def _then_upscale(generator, config, upscale_path: Path, device):

@@ -37,6 +37,13 @@ class TrainConfig:
     beta2: float = 0.999
     seed: int = 0
     precision: str = "fp32"  # "fp32" or "bf16" (autocast of the forward passes, where the hardware has bf16)
+    loss: str = "bce"  # "bce" (non-saturating), "hinge" or "wgan-gp"; see gancli.losses
+    spectral_norm: bool = False  # spectral normalisation of D's layers (D's BatchNorm is then dropped)
+    ema: float = 0.0  # decay of the generator's exponential moving average; 0 trains without one
+    augment: str = ""  # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
+    eval_every: int | None = None  # steps between sample-quality evaluations during training (FID etc.)
+    eval_n: int = 2000  # images generated per evaluation during training
+    eval_classifier: str = ""  # the classifier checkpoint those evaluations use
     sample_every: int = 200
     checkpoint_every: int = 1000
     keep: int | None = None  # periodic checkpoints to keep (newest first); None keeps all

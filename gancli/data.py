@@ -66,6 +66,7 @@ class ImageDataset:
     class_names: tuple[str, ...]
     description: str  # e.g. "MNIST training split, 60,000 images"
     notices: list[str] = field(default_factory=list)  # things the user should see (fallbacks, skipped files)
+    split: str = ""  # "train" when a separate test split exists (named datasets), else ""
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -159,7 +160,7 @@ def _load_named(spec: NamedDataset, data_dir: Path, download: bool) -> ImageData
         found = find_idx_split(spec, data_dir)
         if found is not None:
             images, labels, where = found
-            return _named(spec, images, labels, f"{spec.title} training split from {where}")
+            return _named(spec, images, labels, f"{spec.title} training split from {where}", split="train")
     error = None
     if download:
         try:
@@ -182,8 +183,8 @@ def _load_named(spec: NamedDataset, data_dir: Path, download: bool) -> ImageData
     raise GancliError(f"{spec.title} is not in {data_dir} and {reason}.{hint}")
 
 
-def _named(spec: NamedDataset, images: torch.Tensor, labels: torch.Tensor, source: str) -> ImageDataset:
-    return ImageDataset(images, labels, spec.class_names, f"{source} ({images.shape[0]:,} images)")
+def _named(spec: NamedDataset, images: torch.Tensor, labels: torch.Tensor, source: str, split: str = "") -> ImageDataset:
+    return ImageDataset(images, labels, spec.class_names, f"{source} ({images.shape[0]:,} images)", split=split)
 
 
 def _download_named(spec: NamedDataset, data_dir: Path) -> ImageDataset:
@@ -195,7 +196,7 @@ def _download_named(spec: NamedDataset, data_dir: Path) -> ImageDataset:
     images = torch.as_tensor(ds.data)
     images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # (N, C, H, W)
     labels = torch.as_tensor(ds.targets, dtype=torch.int64)
-    return _named(spec, images.contiguous(), labels, f"{spec.title} training split from {data_dir}")
+    return _named(spec, images.contiguous(), labels, f"{spec.title} training split from {data_dir}", split="train")
 
 
 def find_idx_split(spec: NamedDataset, data_dir: Path) -> tuple[torch.Tensor, torch.Tensor, Path] | None:

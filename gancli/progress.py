@@ -16,12 +16,17 @@ def format_stats(stats: dict[str, float]) -> str:
     """GANs: loss_D, loss_G, D(x), and D(G(z)) as seen in the D step and in the G step, spelled out
     (no "a / b"). Upscalers: their losses and the held-out PSNR next to bicubic's."""
     if "D_x" in stats:
-        return (
+        text = (
             f"loss_D {stats['loss_D']:.3f}  loss_G {stats['loss_G']:.3f}  D(x) {stats['D_x']:.3f}  "
             f"D(G(z)) in D step {stats['D_G_z1']:.3f}, in G step {stats['D_G_z2']:.3f}"
         )
+        if stats.get("FID") is not None:  # measured every --eval-every steps
+            text += f"  FID {stats['FID']:.2f}"
+            if stats.get("classes_covered") is not None:
+                text += f"  classes {stats['classes_covered']:.0f}"
+        return text
     bookkeeping = ("step", "epoch", "images_per_s", "seconds")
-    parts = [f"{name} {value:.4g}" for name, value in stats.items() if not name.startswith("PSNR") and name not in bookkeeping]
+    parts = [f"{name} {value:.4g}" for name, value in stats.items() if not name.startswith("PSNR") and name not in bookkeeping and value is not None]
     if "PSNR" in stats:
         parts.append(f"PSNR {stats['PSNR']:.2f} dB (bicubic {stats['PSNR_bicubic']:.2f} dB)")
     return "  ".join(parts)
@@ -51,7 +56,8 @@ class TrainingDisplay:
     def start(self, plan) -> None:
         c = plan.config
         self.console.print(f"Training [bold]{c.arch}[/] on {plan.dataset} at {c.image_size}x{c.image_size}, device {plan.device}")
-        self.console.print(f"Run directory: {plan.run_dir}  ({plan.total_steps} steps, {plan.steps_per_epoch} per epoch, batch {c.batch_size})")
+        per_process = f" per process x {plan.processes}" if plan.processes > 1 else ""
+        self.console.print(f"Run directory: {plan.run_dir}  ({plan.total_steps} steps, {plan.steps_per_epoch} per epoch, batch {c.batch_size}{per_process})")
         for notice in plan.notices:
             self.console.print(f"[yellow]Note:[/] {notice}")
         self.total = plan.total_steps

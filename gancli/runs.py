@@ -38,12 +38,18 @@ def resolve_checkpoint(path: Path | None, kind: str = "generator") -> Path:
     return path
 
 
-def newest_checkpoint(root: Path, kind: str = "generator") -> Path:
-    """The newest last.safetensors under root/*/checkpoints/ whose model is a `kind` ("generator" or "upscaler")."""
+def newest_checkpoint(root: Path, kind: str = "generator", dataset: str | None = None) -> Path:
+    """The newest last.safetensors under root/*/checkpoints/ whose model is a `kind` ("generator", "upscaler",
+    "classifier"), trained on `dataset` when one is given."""
     candidates = sorted(root.glob(f"*/{CHECKPOINTS}/{LAST}") if root.is_dir() else [], key=lambda p: p.stat().st_mtime, reverse=True)
     for path in candidates:
-        if checkpoint_kind(path) == kind:
+        if checkpoint_kind(path) == kind and (dataset is None or checkpoint_dataset(path) == dataset):
             return path
+    if kind == "classifier":
+        raise GancliError(
+            f"No classifier trained on {dataset} under '{root}/'; train one with 'gancli train {dataset} --arch classifier' "
+            "(about a minute on a CPU), pass --classifier, or use --extractor inception."
+        )
     if kind == "upscaler":
         raise GancliError(f"No trained upscaler runs under '{root}/'; train one with 'gancli train mnist --arch srcnn' or pass --model.")
     raise GancliError(f"No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.")
@@ -61,6 +67,17 @@ def checkpoint_kind(path: Path) -> str | None:
     except (GancliError, ValueError):
         return None
     return ARCHITECTURES[arch].kind if arch in ARCHITECTURES else None
+
+
+def checkpoint_dataset(path: Path) -> str | None:
+    import json
+
+    from gancli.checkpoints import read_metadata
+
+    try:
+        return json.loads(read_metadata(path)["config"]).get("dataset")
+    except (GancliError, ValueError, KeyError):
+        return None
 
 
 def run_dir_of(checkpoint: Path) -> Path:

@@ -18,11 +18,17 @@ from gancli.models import build_generator
 SAMPLE_BATCH = 256
 
 
-def load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, TrainConfig]:
-    """The generator of a checkpoint, in eval mode on `device`, and its config."""
-    checkpoint = checkpoints.load_checkpoint(path, prefixes=("generator",))
+def load_generator(path: Path, device: torch.device, ema: bool = True) -> tuple[torch.nn.Module, TrainConfig]:
+    """The generator of a checkpoint, in eval mode on `device`, and its config.
+
+    With `ema` (the default) a run trained with --ema gives its moving-average weights, which
+    sample better; ema=False gives the raw weights of the last step.
+    """
+    checkpoint = checkpoints.load_checkpoint(path, prefixes=("generator", "generator_ema"))
     generator = build_generator(checkpoint.config)
-    checkpoints.load_state(generator, checkpoint, "generator")
+    prefix = "generator_ema" if ema and checkpoint.group("generator_ema") else "generator"
+    checkpoints.load_state(generator, checkpoint, prefix)
+    generator.weights_source = "EMA" if prefix == "generator_ema" else "last step"
     return generator.to(device).eval(), checkpoint.config
 
 

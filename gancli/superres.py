@@ -79,6 +79,8 @@ class UpscalerTask:
     content loss against the adversarial one. PSNR is measured on held-out images.
     """
 
+    best_metric = ("PSNR", "max")
+
     def __init__(self, config: TrainConfig, dataset: ImageDataset, device: torch.device):
         self.config, self.device = config, device
         self.patch = (min(config.image_size, MAX_PATCH) // config.scale) * config.scale

@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 
-from gancli import checkpoints
+from gancli import checkpoints, distributed
 from gancli.config import DEFAULT_EPOCHS, TrainConfig
 from gancli.data import ImageDataset, load_dataset
 from gancli.errors import GancliError, UsageError
+from gancli.losses import discriminator_loss, generator_loss, gradient_penalty
+from gancli.augment import diff_augment
 from gancli.images import save_grid, to_uint8
 from gancli.latent import latent_batches
 from gancli.visuals import write_training_visuals
-from gancli.models import build_discriminator, build_generator, check_classes, is_conditional, is_upscaler
+from gancli.models import build_discriminator, build_generator, check_classes, is_classifier, is_conditional, is_upscaler
 from gancli.runs import CHECKPOINTS, LAST
 
 # Order of the values train_step() returns; also the metrics.csv columns.
@@ -64,8 +65,11 @@ def train_step(
     z: torch.Tensor,
     labels: tuple[torch.Tensor, torch.Tensor] | None = None,
     autocast=contextlib.nullcontext,
+    loss: str = "bce",
+    augment=None,
+    noise: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One update of D, then one of G, with the non-saturating BCE loss on logits.
+    """One update of D, then one of G, with the adversarial loss `loss` on logits (gancli.losses).
 
     Args:
         real: a batch of real images (B, C, H, W) in [-1, 1].
@@ -73,31 +77,35 @@ def train_step(
         labels: for conditional models, (labels of the real images, labels asked of G), each (B,).
         autocast: a context for the forward passes (bf16 autocast for --precision bf16); backward
             passes run outside it, as PyTorch recommends.
+        loss: "bce" (non-saturating), "hinge" or "wgan-gp".
+        augment: a differentiable augmentation applied to every image D sees (DiffAugment), or None.
+        noise: the random stream of the gradient penalty's mixing weights.
 
     Returns the detached values named by STAT_NAMES: loss_D, loss_G, D(x), and D(G(z)) in the D
     step (D_G_z1, before D's update) and in the G step (D_G_z2, after D's update, before G's), as
     in the PyTorch DCGAN example.
     """
-    ones = torch.ones(real.shape[0], device=real.device)
-    zeros = torch.zeros_like(ones)
+    aug = augment or (lambda images: images)
     # conditional models get the labels as a second argument; unconditional ones get nothing
     c_real, c_fake = ((labels[0],), (labels[1],)) if labels is not None else ((), ())
 
     # (1) D: maximise log D(x) + log(1 - D(G(z)))
     opt_d.zero_grad(set_to_none=True)
     with autocast():
-        real_logits = discriminator(real, *c_real)
+        real_logits = discriminator(aug(real), *c_real)
         fake = generator(z, *c_fake)
-        fake_logits = discriminator(fake.detach(), *c_fake)
-        loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+        fake_logits = discriminator(aug(fake.detach()), *c_fake)
+        loss_d = discriminator_loss(loss, real_logits, fake_logits)
+    if loss == "wgan-gp":  # in fp32: a double backward through bf16 would lose the penalty's precision
+        loss_d = loss_d + gradient_penalty(discriminator, real, fake, c_real, noise)
     loss_d.backward()
     opt_d.step()
 
     # (2) G: maximise log D(G(z)), the non-saturating loss; fakes count as real for G's loss
     opt_g.zero_grad(set_to_none=True)
     with autocast():
-        gen_logits = discriminator(fake, *c_fake)
-        loss_g = F.binary_cross_entropy_with_logits(gen_logits, ones)
+        gen_logits = discriminator(aug(fake), *c_fake)
+        loss_g = generator_loss(loss, gen_logits)
         if labels is not None:
             loss_g = loss_g + MODE_SEEKING_WEIGHT * mode_seeking_penalty(fake.float(), z)
     loss_g.backward()
@@ -153,6 +161,7 @@ class TrainingPlan:
     start_step: int
     total_steps: int
     steps_per_epoch: int
+    processes: int = 1  # torchrun ranks, each with config.batch_size images per step
 
 
 @dataclass
@@ -194,7 +203,7 @@ class SilentReporter:
 
 
 class GANTask:
-    """What train() needs to fit a GAN: models, optimisers, one step, a preview grid."""
+    """What train() needs to fit a GAN: models, optimisers, one step, a preview grid, sample-quality scores."""
 
     def __init__(self, config: TrainConfig, dataset: ImageDataset, device: torch.device):
         self.config, self.device = config, device
@@ -211,6 +220,18 @@ class GANTask:
         self.autocast = precision_context(config.precision, device)
         self.stat_names = STAT_NAMES
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.augment = None
+        if config.augment:
+            policy = tuple(config.augment.split(","))
+            self.augment = lambda images: diff_augment(images, policy, self.noise)
+        self.ema = None
+        if config.ema:  # weights and BatchNorm statistics averaged over steps: what sampling uses
+            from torch.optim.swa_utils import AveragedModel
+
+            self.ema = AveragedModel(self.generator, multi_avg_fn=ema_with_warmup(config.ema), use_buffers=True)
+            self.modules["generator_ema"] = self.ema
+        self.sample_quality = SampleQuality(config, device) if config.eval_every else None
+        self.best_metric = ("FID", "min") if self.sample_quality else None
         self.train_count = len(dataset)
         self.notices: list[str] = []
         self.images = dataset.images.to(device)
@@ -225,17 +246,82 @@ class GANTask:
         if self.labels is not None:  # fakes ask for classes uniformly at random
             labels = (self.labels[index], conditional_labels(real.shape[0], self.config.num_classes, self.device, self.noise))
         opt_g, opt_d = self.optimizers["optimizer_g"], self.optimizers["optimizer_d"]
-        return train_step(real, self.generator, self.discriminator, opt_g, opt_d, z, labels, self.autocast)
+        stats = train_step(real, self.generator, self.discriminator, opt_g, opt_d, z, labels, self.autocast,
+                           self.config.loss, self.augment, self.noise)  # fmt: skip
+        if self.ema is not None:
+            self.ema.update_parameters(self.modules["generator"])
+        return stats
+
+    def sampling_generator(self) -> torch.nn.Module:
+        """The generator users get from this run: the moving average where there is one."""
+        return self.ema.module if self.ema is not None else self.modules["generator"]
 
     def evaluate(self) -> dict[str, float]:
-        return {}
+        """The latest sample-quality scores (measured every --eval-every steps by measure())."""
+        return self.sample_quality.latest() if self.sample_quality else {}
+
+    def measure(self, step: int, final: bool = False) -> None:
+        if self.sample_quality and (step % self.config.eval_every == 0 or final):
+            self.sample_quality.measure(self.sampling_generator(), step)
+
+    def wrap(self, wrapper) -> None:
+        """Run the training forwards through wrapper(module) (DDP, torch.compile); self.modules stay bare."""
+        self.generator, self.discriminator = wrapper(self.generator), wrapper(self.discriminator)
 
     @torch.no_grad()
     def preview(self, path: Path) -> None:
-        self.generator.eval()
-        fakes = self.generator(self.preview_z, *self.preview_cond)
-        self.generator.train()
+        generator = self.sampling_generator()  # bare: a DDP forward would wait for the other ranks
+        generator.eval()
+        fakes = generator(self.preview_z, *self.preview_cond)
+        generator.train()
         save_grid(to_uint8(fakes), path, nrow=PREVIEW_COLUMNS)
+
+
+def ema_with_warmup(decay: float):
+    """An AveragedModel update: exponential moving average whose decay ramps up as min(decay, (1 + n) / (10 + n)).
+
+    A fixed 0.999 would keep 74% of the random initial weights after 300 steps; the ramp (as in
+    TensorFlow's ExponentialMovingAverage with num_updates) makes short runs sample well too.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - min(decay, (1 + n) / (10 + n)))
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():  # counters such as BatchNorm's num_batches_tracked
+                a.copy_(c)
+
+    return update
+
+
+class SampleQuality:
+    """FID and friends of the generator every --eval-every steps, with the run's dataset classifier."""
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        from gancli.classify import check_matches
+        from gancli.evaluate import SCORE_NAMES
+        from gancli.features import ClassifierExtractor
+
+        if not config.eval_classifier:
+            raise UsageError(f"--eval-every needs a classifier: train one with 'gancli train {config.dataset} --arch classifier' and pass --eval-classifier RUN.")
+        self.extractor = ClassifierExtractor(Path(config.eval_classifier), device)
+        check_matches(self.extractor.config, config.dataset)
+        self.config, self.device = config, device
+        names = SCORE_NAMES + (("classes_covered", "class_KL") if self.extractor.num_classes >= 2 else ())
+        self.scores: dict[str, float | None] = dict.fromkeys(names)
+
+    def latest(self) -> dict[str, float | None]:
+        return dict(self.scores)
+
+    def measure(self, generator: torch.nn.Module, step: int) -> None:
+        from gancli.evaluate import evaluate
+
+        was_training = generator.training
+        result = evaluate(generator, self.config, self.extractor, self.config.eval_n, seed=0, device=self.device)
+        generator.train(was_training)
+        self.scores = {k: result.scores.get(k) for k in self.scores}
 
 
 def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
@@ -273,8 +359,20 @@ def precision_context(precision: str, device: torch.device):
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+def compiler():
+    """torch.compile with the backend in GANCLI_COMPILE_BACKEND (default inductor; tests use 'eager')."""
+    import os
+
+    backend = os.environ.get("GANCLI_COMPILE_BACKEND", "inductor")
+    return lambda module: torch.compile(module, backend=backend)
+
+
 def make_task(config: TrainConfig, dataset: ImageDataset, device: torch.device):
-    """The training task for config.arch: a GAN, or an upscaler (srcnn, upgan)."""
+    """The training task for config.arch: a GAN, an upscaler (srcnn, upgan) or the dataset classifier."""
+    if is_classifier(config.arch):
+        from gancli.classify import ClassifierTask
+
+        return ClassifierTask(config, dataset, device)
     if is_upscaler(config.arch):
         from gancli.superres import UpscalerTask
 
@@ -288,17 +386,43 @@ def train(
     device: str = "auto",
     reporter: Reporter | None = None,
     resume: checkpoints.Checkpoint | None = None,
+    compile: bool = False,
 ) -> TrainingResult:
-    """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written."""
-    reporter = reporter or SilentReporter()
+    """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written.
+
+    Under torchrun every rank calls this; rank 0 alone writes files and tells the reporter.
+    `compile` runs the training forwards through torch.compile.
+    """
+    cluster = distributed.cluster_from_env()
+    reporter = reporter if reporter is not None and cluster.is_main else SilentReporter()
     dev = resolve_device(device)
+    if cluster.distributed and is_upscaler(config.arch):
+        raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
     config, notices = _fit_to_data(config, dataset, resumed=resume is not None)
+    if cluster.distributed:
+        dev = distributed.start(cluster, dev)
+    try:
+        result = _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, notices)
+        distributed.finish(cluster)  # ranks leave together: rank 0 may still be writing files
+        return result
+    finally:
+        distributed.stop()
 
-    torch.manual_seed(config.seed)  # model initialisation
+
+def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, notices) -> TrainingResult:
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    torch.manual_seed(config.seed)  # model initialisation, the same on every rank
     task = make_task(config, dataset, dev)
     notices += task.notices
-    steps_per_epoch = max(1, task.train_count // config.batch_size)
+    images_per_step = config.batch_size * cluster.world_size
+    if images_per_step > task.train_count:
+        raise UsageError(
+            f"{cluster.world_size} processes x --batch-size {config.batch_size} need {images_per_step} images per step, "
+            f"but the data has {task.train_count}; use a smaller --batch-size or fewer processes."
+        )
+    steps_per_epoch = max(1, task.train_count // images_per_step)
     total_steps = config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch
     start_step, seconds_before = 0, 0.0
     if resume is not None:
@@ -307,13 +431,26 @@ def train(
             raise UsageError(
                 f"The run is already at step {start_step} of {total_steps}; pass a larger --steps or --epochs to train further."
             )
+        saved_with = int(resume.metadata.get("processes", 1))
+        if saved_with != cluster.world_size:
+            notices.append(f"Resumed with {cluster.world_size} process(es), saved with {saved_with}: the data order differs from an uninterrupted run.")
+    if cluster.rank:  # each rank draws its own z; rank 0 keeps the single-process stream
+        task.noise.manual_seed(config.seed + 1 + cluster.rank * 1_000_003 + start_step)
+    if cluster.distributed:
+        task.wrap(lambda module: distributed.replicate(module, dev))
+    if compile:
+        task.wrap(compiler())
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config.to_json() + "\n")
+    writes = cluster.is_main
     eval_names = tuple(task.evaluate())
-    metrics = MetricsLog(run_dir / "metrics.csv", ("step", "epoch", *task.stat_names, *eval_names, "images_per_s", "seconds"), start_step)
-
-    reporter.start(TrainingPlan(config, run_dir, str(dev), dataset.description, notices, start_step, total_steps, steps_per_epoch))
+    metrics = None
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(config.to_json() + "\n")
+        columns = ("step", "epoch", *task.stat_names, *eval_names, "images_per_s", "seconds")
+        metrics = MetricsLog(run_dir / "metrics.csv", columns, start_step)
+    device_text = str(dev) if not cluster.distributed else f"{dev.type} x {cluster.world_size} processes (DDP)"
+    reporter.start(TrainingPlan(config, run_dir, device_text, dataset.description, notices, start_step, total_steps, steps_per_epoch, cluster.world_size))
     result = TrainingResult(run_dir, run_dir / CHECKPOINTS / LAST, start_step, total_steps, seconds_before)
 
     def save(path: Path, step: int, **extra: str) -> None:
@@ -326,7 +463,7 @@ def train(
         checkpoints.save_checkpoint(
             path, config, step, step // steps_per_epoch, tensors, **groups,
             noise_device=dev.type, seconds=f"{result.seconds:.3f}", dataset_description=dataset.description,
-            **{k.lower(): f"{v:.6f}" for k, v in last_eval.items()},
+            processes=str(cluster.world_size), **{k.lower(): f"{v:.6f}" for k, v in last_eval.items() if v is not None},
         )  # fmt: skip
 
     def preview(step: int) -> Path:
@@ -341,14 +478,16 @@ def train(
     started = row_started = shown_at = time.perf_counter()
     order, order_epoch = None, -1
     step = start_step
-    best = _best_so_far(run_dir / CHECKPOINTS / BEST) if resume is not None else -math.inf
+    best_metric, direction = getattr(task, "best_metric", None) or (None, "max")
+    sign = 1 if direction == "max" else -1  # compared as sign * value: higher is better
+    best = _best_so_far(run_dir / CHECKPOINTS / BEST, best_metric, sign) if resume is not None and writes else -math.inf
+    stopping: str | None = None
     with _stop_requests() as stop:
         while step < total_steps:
             epoch, position = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
                 order, order_epoch = epoch_order(task.train_count, config.seed, epoch).to(dev), epoch
-            index = order[position * config.batch_size : (position + 1) * config.batch_size]
-            stats = task.step(index)
+            stats = task.step(distributed.shard(order, position, config.batch_size, cluster))
             step += 1
             row_sum += stats
             shown_sum += stats
@@ -356,8 +495,15 @@ def train(
             shown_steps += 1
             now = time.perf_counter()
             result.seconds = seconds_before + (now - started)
-            at_row = step % config.sample_every == 0 or step == total_steps or stop.requested
-            if at_row or now - shown_at >= DISPLAY_INTERVAL_S:
+            if not cluster.distributed:
+                stopping = stop.requested
+            elif step % STOP_CHECK_STEPS == 0 or step == total_steps:  # ranks agree when to stop
+                stopping = stop.requested or ("SIGTERM" if distributed.any_rank(bool(stop.requested), cluster, dev) else None)
+            eval_due = bool(config.eval_every) and (step % config.eval_every == 0 or step == total_steps)
+            at_row = step % config.sample_every == 0 or step == total_steps or bool(stopping) or eval_due
+            if writes and at_row and hasattr(task, "measure"):  # the costly held-out scores: at rows only
+                task.measure(step, final=step == total_steps or bool(stopping))
+            if writes and (at_row or now - shown_at >= DISPLAY_INTERVAL_S):
                 means = (shown_sum / shown_steps).tolist()
                 if not all(math.isfinite(v) for v in means):
                     raise GancliError(
@@ -367,32 +513,40 @@ def train(
                 evaluation = task.evaluate()
                 last_eval.clear()
                 last_eval.update(evaluation)
-                speed = shown_steps * config.batch_size / max(now - shown_at, 1e-9)
+                speed = shown_steps * images_per_step / max(now - shown_at, 1e-9)
                 shown = dict(zip(task.stat_names, means)) | evaluation
                 reporter.update(TrainingProgress(step, total_steps, step / steps_per_epoch, shown, speed, result.seconds))
                 shown_sum.zero_()
                 shown_steps, shown_at = 0, now
             if at_row:
                 _check_weights(task, step, result.checkpoint)
-                row = dict(zip(task.stat_names, (row_sum / row_steps).tolist())) | evaluation
-                row.update(step=step, epoch=round(step / steps_per_epoch, 3))
-                row.update(images_per_s=row_steps * config.batch_size / max(now - row_started, 1e-9), seconds=result.seconds)
-                metrics.append(row)
-                result.last_row, result.last_sample, result.step = row, preview(step), step
-                save(result.checkpoint, step)
-                if BEST_METRIC in evaluation and evaluation[BEST_METRIC] > best:
-                    best = evaluation[BEST_METRIC]
-                    save(run_dir / CHECKPOINTS / BEST, step)
+                row_means = distributed.mean_over_ranks(row_sum / row_steps, cluster).tolist()
+                if writes:
+                    row = dict(zip(task.stat_names, row_means)) | last_eval
+                    row.update(step=step, epoch=round(step / steps_per_epoch, 3))
+                    row.update(images_per_s=row_steps * images_per_step / max(now - row_started, 1e-9), seconds=result.seconds)
+                    metrics.append(row)
+                    result.last_row, result.last_sample = row, preview(step)
+                    save(result.checkpoint, step)
+                    value = last_eval.get(best_metric)
+                    if value is not None and (eval_due or not config.eval_every) and sign * value > best:
+                        best = sign * value
+                        save(run_dir / CHECKPOINTS / BEST, step)
+                result.step = step
                 row_sum.zero_()
                 row_steps, row_started = 0, time.perf_counter()
-            if step % config.checkpoint_every == 0:
+            if writes and step % config.checkpoint_every == 0:
                 save(run_dir / CHECKPOINTS / f"step_{step:06d}.safetensors", step)
                 _prune_periodic(run_dir / CHECKPOINTS, config.keep)
-            if stop.requested:
-                result.interrupted = stop.requested
+            if stopping:
+                result.interrupted = stopping
                 break
-    write_training_visuals(run_dir)
+    if writes:
+        write_training_visuals(run_dir)
     return result
+
+
+STOP_CHECK_STEPS = 8  # under torchrun, ranks compare stop requests every this many steps (a collective)
 
 
 def preview_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,8 +577,7 @@ def _fit_to_data(config: TrainConfig, dataset: ImageDataset, resumed: bool) -> t
     return config.with_changes(**changes), notices
 
 
-BEST = "best.safetensors"
-BEST_METRIC = "PSNR"  # the held-out metric that picks best.safetensors, where a task measures one
+BEST = "best.safetensors"  # the checkpoint with the best held-out metric, for tasks with a best_metric
 
 
 def _check_weights(task, step: int, last_good: Path) -> None:
@@ -445,11 +598,11 @@ def _prune_periodic(folder: Path, keep: int | None) -> None:
             old.unlink(missing_ok=True)
 
 
-def _best_so_far(path: Path) -> float:
-    """The metric stored in an existing best.safetensors, so a resumed run only replaces it when it does better."""
+def _best_so_far(path: Path, metric: str | None, sign: int) -> float:
+    """sign * the metric stored in an existing best.safetensors, so a resumed run only replaces it when it does better."""
     try:
-        return float(checkpoints.read_metadata(path).get(BEST_METRIC.lower(), "-inf"))
-    except (GancliError, ValueError):
+        return sign * float(checkpoints.read_metadata(path)[metric.lower()])
+    except (GancliError, ValueError, KeyError, AttributeError):
         return -math.inf
 
 
@@ -487,6 +640,8 @@ class MetricsLog:
 
 
 def _fmt(value) -> str:
+    if value is None:  # not measured at this row (e.g. FID between --eval-every steps)
+        return ""
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 

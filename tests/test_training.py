@@ -2,6 +2,8 @@
 
 import torch
 
+from gancli import checkpoints
+
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator
 from gancli.training import conditional_labels, epoch_order, mode_seeking_penalty, train_step
@@ -76,3 +78,16 @@ def test_bf16_without_hardware_support_is_a_usage_error(monkeypatch):
     monkeypatch.setattr(training, "bf16_supported", lambda device: False)
     with pytest.raises(UsageError, match="--precision bf16 needs bf16 hardware support"):
         training.precision_context("bf16", torch.device("cpu"))
+
+
+def test_compile_keeps_the_checkpoint_plain(cli, isolated, monkeypatch):
+    """--compile wraps the training forwards only: the checkpoint has the same keys and loads anywhere."""
+    monkeypatch.setenv("GANCLI_COMPILE_BACKEND", "eager")  # dynamo tracing without the C++ build of inductor
+    fast = ["--arch", "gan", "--steps", "2", "--batch-size", "16", "--device", "cpu"]
+    assert cli("train", "mnist", *fast, "--compile", "--out", "c").code == 0
+    assert cli("train", "mnist", *fast, "--out", "plain").code == 0
+    compiled = checkpoints.load_checkpoint(isolated / "c" / "checkpoints" / "last.safetensors")
+    plain = checkpoints.load_checkpoint(isolated / "plain" / "checkpoints" / "last.safetensors")
+    assert sorted(compiled.tensors) == sorted(plain.tensors)
+    for key, value in plain.tensors.items():  # the same maths: the eager backend changes no numbers
+        assert torch.allclose(compiled.tensors[key].float(), value.float(), atol=1e-6), key

@@ -22,7 +22,7 @@ class Architecture:
     conditional: bool = False  # needs class labels: G(z, y), D(x, y)
     generator: str = "Generator"
     discriminator: str | None = "Discriminator"  # None: trained without one (srcnn)
-    kind: str = "generator"  # "generator": z -> image; "upscaler": low-res image -> high-res image
+    kind: str = "generator"  # "generator": z -> image; "upscaler": low-res -> high-res image; "classifier": image -> class
     max_image_size: int = 128  # for image_sizes None
 
     def classes(self):
@@ -45,6 +45,8 @@ ARCHITECTURES: dict[str, Architecture] = {
                      generator="Upscaler", discriminator=None, kind="upscaler", max_image_size=512),
         Architecture("upgan", "gancli.models.upgan", "adversarial up-sampler: a multi-stage GAN's second stage", None,
                      generator="Upscaler", kind="upscaler", max_image_size=512),
+        Architecture("classifier", "gancli.models.classifier", "dataset classifier: offline features and labels for gancli eval", None,
+                     generator="Classifier", discriminator=None, kind="classifier"),
     )  # fmt: skip
 }
 
@@ -72,6 +74,10 @@ def is_upscaler(arch: str) -> bool:
     return get_architecture(arch).kind == "upscaler"
 
 
+def is_classifier(arch: str) -> bool:
+    return get_architecture(arch).kind == "classifier"
+
+
 def is_conditional(arch: str) -> bool:
     return get_architecture(arch).conditional
 
@@ -95,4 +101,8 @@ def build_discriminator(config):
     """The discriminator for `config`, or None for architectures trained without one."""
     check_image_size(config.arch, config.image_size)
     cls = get_architecture(config.arch).classes()[1]
-    return cls(config) if cls is not None else None
+    if cls is None:
+        return None
+    from gancli.models.normalisation import adapt_discriminator
+
+    return adapt_discriminator(cls(config), config)

@@ -1,0 +1,109 @@
+"""Training under torchrun: one process per device, DistributedDataParallel, rank 0 writes.
+
+`torchrun --nproc-per-node N -m gancli train ...` starts N copies of the command with RANK,
+WORLD_SIZE and LOCAL_RANK set. Each copy trains a replica on its own share of every step's
+data (--batch-size images per process); DDP averages the gradients, so the replicas stay equal
+and the checkpoint is a plain single-model checkpoint. Rank 0 alone writes files and shows the
+display. Without torchrun every function here is a no-op for a world of one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cluster:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def cluster_from_env() -> Cluster:
+    """The process's place in a torchrun job (a world of one when not launched by torchrun)."""
+    env = os.environ
+    return Cluster(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+
+def is_main_process() -> bool:
+    return cluster_from_env().is_main
+
+
+def start(cluster: Cluster, device):
+    """Join the process group: NCCL between CUDA GPUs (one per local rank), gloo on CPUs.
+
+    Returns the device this rank trains on.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", cluster.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def finish(cluster: Cluster) -> None:
+    """Wait until every rank is done (after a successful run; a failed rank makes torchrun stop the rest)."""
+    if cluster.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def stop() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def replicate(module, device):
+    """Wrap a module in DistributedDataParallel (it broadcasts rank 0's weights on creation)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def shard(order, position: int, batch_size: int, cluster: Cluster):
+    """This rank's batch at `position` of an epoch: consecutive, disjoint slices of one shared order.
+
+    Every rank draws the same epoch order; step p uses images [p*W*B, (p+1)*W*B) of it, rank r the
+    r-th slice of B. With W = 1 this is the single-process batch.
+    """
+    start = (position * cluster.world_size + cluster.rank) * batch_size
+    return order[start : start + batch_size]
+
+
+def any_rank(flag: bool, cluster: Cluster, device) -> bool:
+    """True on every rank when it is true on any (a collective: every rank must call it)."""
+    if not cluster.distributed:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def mean_over_ranks(tensor, cluster: Cluster):
+    """The mean of a tensor over all ranks (a collective), e.g. the losses behind a metrics row."""
+    if not cluster.distributed:
+        return tensor
+    import torch.distributed as dist
+
+    total = tensor.clone()
+    dist.all_reduce(total)
+    return total / cluster.world_size

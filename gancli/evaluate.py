@@ -1,0 +1,153 @@
+"""`gancli eval`: generated images against the dataset's real ones, in an extractor's feature space.
+
+The real side has two parts: a reference set (from the images the GAN trained on) and a
+held-out set (the test split, or for data without one the other half). Scoring the held-out
+real images exactly like generated ones gives the floor a perfect generator would reach at this
+sample size. Reference features and the floor are cached per dataset, size and extractor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from gancli import metrics
+from gancli.config import TrainConfig
+from gancli.data import is_named_dataset, load_dataset, load_test_images, resize_images
+from gancli.errors import UsageError
+
+DEFAULT_N = 10_000
+SCORE_NAMES = ("FID", "KID", "precision", "recall")  # the metrics every extractor gives
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GANCLI_CACHE_DIR") or Path.home() / ".cache" / "gancli") / "eval"
+
+
+@dataclass
+class RealFeatures:
+    reference: torch.Tensor  # (N_ref, D)
+    floor: dict[str, float]  # held-out real images scored against the reference
+    description: str
+
+
+@dataclass
+class Evaluation:
+    scores: dict[str, float]
+    floor: dict[str, float]
+    extractor: str
+    n: int
+    reference: str
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(reference, held_out, description): up to n images each, at the generator's size."""
+    dataset = load_dataset(config.dataset, config.image_size, data_dir)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
+    if dataset.split == "train":  # a separate test split exists: hold it out whole
+        test, _ = load_test_images(config.dataset, data_dir)
+        if test.shape[-1] != config.image_size:
+            test = resize_images(test, config.image_size)
+        reference, held = dataset.images[order[:n]], test[:n]
+        description = f"{len(reference):,} training images vs {len(held):,} test images"
+    else:  # one pool (the bundled MNIST split, a folder): two disjoint halves
+        half = min(n, len(dataset) // 2)
+        reference, held = dataset.images[order[:half]], dataset.images[order[half : 2 * half]]
+        description = f"two disjoint halves of {dataset.description}: {half:,} reference, {half:,} held-out"
+    if len(held) < 2:
+        raise UsageError(f"'{config.dataset}' has {len(dataset)} images: too few to evaluate against; use at least 4.")
+    return reference, held, description
+
+
+def score(reference: torch.Tensor, generated: torch.Tensor) -> dict[str, float]:
+    kid_mean, kid_std = metrics.kid(reference, generated)
+    precision, recall = metrics.precision_recall(reference, generated)
+    return {"FID": metrics.fid(reference, generated), "KID": kid_mean, "KID_std": kid_std, "precision": precision, "recall": recall}
+
+
+def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None) -> RealFeatures:
+    """Reference features and the real-data floor, from the cache when this exact set was scored before."""
+    from safetensors.torch import load_file, save_file
+
+    cached = is_named_dataset(config.dataset)  # folders can change under us: always recomputed
+    path = cache_dir() / f"{config.dataset}-{config.image_size}px-{extractor.name}-n{n}.safetensors"
+    if cached and path.is_file():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata()
+            return RealFeatures(load_file(str(path))["reference"], json.loads(meta["floor"]), meta["description"] + " (cached)")
+        except Exception:
+            pass  # a damaged cache entry is recomputed
+    reference, held, description = real_images(config, n, Path(data_dir) if data_dir else None)
+    ref_features, _ = extractor(reference)
+    held_features, held_classes = extractor(held)
+    floor = score(ref_features, held_features)
+    if held_classes is not None:
+        floor |= metrics.class_coverage(held_classes, extractor.num_classes)
+    if not cached:
+        return RealFeatures(ref_features, floor, description)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"reference": ref_features.contiguous()}, str(tmp), metadata={"floor": json.dumps(floor), "description": description})
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return RealFeatures(ref_features, floor, description)
+
+
+def generated_features(generator, config: TrainConfig, extractor, n: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Features, predicted classes and requested classes of n generated images, streamed in batches."""
+    from gancli.sampling import generate, stream_labels
+
+    conditional = getattr(generator, "conditional", False)
+    asked = stream_labels(config, n, None) if conditional else None
+    feats, classes = [], []
+    for batch in generate(generator, config, n, seed, device, asked):
+        f, c = extractor(batch)
+        feats.append(f)
+        if c is not None:
+            classes.append(c)
+    return torch.cat(feats), (torch.cat(classes) if classes else None), asked
+
+
+def evaluate(generator, config: TrainConfig, extractor, n: int = DEFAULT_N, seed: int = 0, device=None, data_dir=None) -> Evaluation:
+    started = time.perf_counter()
+    generator.eval()
+    real = real_features(config, extractor, n, data_dir)
+    fake, predicted, asked = generated_features(generator, config, extractor, n, seed, device)
+    scores = score(real.reference, fake)
+    if predicted is not None and extractor.num_classes >= 2:
+        scores |= metrics.class_coverage(predicted, extractor.num_classes)
+        if asked is not None:
+            scores["class_accuracy"] = float((predicted == asked).float().mean())
+    return Evaluation(scores, real.floor, extractor.identity, n, real.description, time.perf_counter() - started)
+
+
+def append_record(path: Path, record: dict) -> None:
+    """Add one evaluation to a run's eval.json (a list, oldest first), atomically."""
+    records = []
+    if path.is_file():
+        try:
+            records = json.loads(path.read_text())
+            records = records if isinstance(records, list) else []
+        except ValueError:
+            records = []
+    records.append(record)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(records, indent=1, default=_plain) + "\n")
+    tmp.replace(path)
+
+
+def _plain(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else str(value)

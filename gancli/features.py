@@ -1,0 +1,132 @@
+"""Feature extractors for `gancli eval`: gancli's own dataset classifier, or Inception-v3.
+
+Each maps uint8 images (N, C, H, W) to feature vectors (and, for the classifier, predicted
+classes). `name` keys the cache of reference statistics; `identity` is printed with every score,
+because a score means nothing without the network that measured it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from gancli.errors import GancliError, UsageError
+
+BATCH = 250
+INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's IMAGENET1K_V1 weights, as the hub caches them
+INCEPTION_SIZE = 299
+
+
+def file_digest(path: Path, length: int = 12) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]
+
+
+def _as_float(images: torch.Tensor, channels: int, size: int, device) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float in [-1, 1] with the extractor's channels and size."""
+    x = images.to(device).float().div(127.5).sub(1)
+    if x.shape[1] != channels:
+        x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x[:, :channels]
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
+class ClassifierExtractor:
+    """The 128-d feature layer and the predicted class of a classifier gancli trained on the dataset."""
+
+    def __init__(self, path: Path, device: torch.device):
+        from gancli.classify import accuracy_of, load_classifier
+
+        self.net, self.config, checkpoint = load_classifier(path, device)
+        self.device = device
+        self.num_classes = self.config.num_classes
+        self.class_names = self.config.class_names
+        digest = file_digest(path)
+        accuracy = accuracy_of(checkpoint)
+        measured = f", {100 * accuracy:.1f}% held-out accuracy" if accuracy is not None else ""
+        self.name = f"classifier-{digest}"
+        self.identity = f"gancli classifier ({self.config.dataset}{measured}; {path}, sha256 {digest})"
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, classes = [], []
+        for batch in images.split(BATCH):
+            x = _as_float(batch, self.config.channels, self.config.image_size, self.device)
+            f = self.net.features(x)
+            feats.append(f.cpu())
+            classes.append(self.net.head(f).argmax(1).cpu())
+        return torch.cat(feats), torch.cat(classes)
+
+
+def default_inception_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+class InceptionExtractor:
+    """Inception-v3's 2048-d pool features with torchvision's ImageNet weights.
+
+    These are torchvision's weights, not the TensorFlow graph behind published FIDs: scores are
+    comparable with each other, not with papers' numbers.
+    """
+
+    num_classes = 0
+    class_names: tuple[str, ...] = ()
+
+    def __init__(self, weights: Path | None, device: torch.device):
+        from torchvision.models import inception_v3
+
+        path = Path(weights) if weights else default_inception_path()
+        if not path.is_file():
+            if weights:
+                raise UsageError(f"--inception-weights '{path}' does not exist; give the path of {INCEPTION_FILE}.")
+            path = self._download(path)
+        net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # weights_only: no code runs from the file
+            net.load_state_dict(state)
+        except Exception as exc:
+            raise GancliError(f"'{path}' does not hold torchvision's Inception-v3 weights ({type(exc).__name__}); remove it and try again.") from exc
+        net.fc = torch.nn.Identity()
+        self.net = net.to(device).eval()
+        self.device = device
+        digest = file_digest(path)
+        self.name = f"inception-{digest}"
+        self.identity = f"Inception-v3 pool3, torchvision IMAGENET1K_V1 weights ({path}, sha256 {digest}); not the TF-Inception of published FIDs"
+
+    @staticmethod
+    def _download(path: Path) -> Path:
+        if os.environ.get("GANCLI_OFFLINE"):
+            reason = "downloads are off (GANCLI_OFFLINE)"
+        else:
+            try:
+                from torchvision.models import Inception_V3_Weights
+
+                Inception_V3_Weights.IMAGENET1K_V1.get_state_dict(progress=True)  # saves into the torch hub cache
+                if path.is_file():
+                    return path
+                reason = "the download did not arrive"
+            except Exception as exc:
+                reason = f"they could not be downloaded ({type(exc).__name__})"
+        raise GancliError(
+            f"Inception-v3 weights are not in {path.parent} and {reason}. Online, run gancli eval once with "
+            f"--extractor inception to fetch them (104 MB), or copy {INCEPTION_FILE} there, or pass "
+            "--inception-weights PATH; offline, use --extractor classifier."
+        )
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, None]:
+        mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)
+        feats = []
+        for batch in images.split(BATCH // 5):
+            x = _as_float(batch, 3, INCEPTION_SIZE, self.device).add(1).div(2)  # [0, 1], as ToTensor gives
+            feats.append(self.net((x - mean) / std).cpu())
+        return torch.cat(feats), None

@@ -1,0 +1,42 @@
+"""Adversarial losses on D's logits: the non-saturating BCE loss, hinge, and Wasserstein with gradient penalty.
+
+    bce      D: -log D(x) - log(1 - D(G(z)))     G: -log D(G(z))        (Goodfellow et al., 2014)
+    hinge    D: relu(1 - D(x)) + relu(1 + D(G(z)))   G: -D(G(z))        (Lim & Ye, 2017; SAGAN)
+    wgan-gp  D: D(G(z)) - D(x) + 10 (|grad D(x_hat)| - 1)^2   G: -D(G(z))  (Gulrajani et al., 2017)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("bce", "hinge", "wgan-gp")
+GP_WEIGHT = 10.0
+DRIFT_WEIGHT = 1e-3  # keeps the critic's outputs near 0 so they stay finite (Karras et al., 2018)
+
+
+def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + F.binary_cross_entropy_with_logits(
+            fake_logits, torch.zeros_like(fake_logits)
+        )
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    if kind == "wgan-gp":
+        return fake_logits.mean() - real_logits.mean() + DRIFT_WEIGHT * real_logits.square().mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def generator_loss(kind: str, gen_logits: torch.Tensor) -> torch.Tensor:
+    if kind == "bce":  # non-saturating: fakes count as real for G's loss
+        return F.binary_cross_entropy_with_logits(gen_logits, torch.ones_like(gen_logits))
+    return -gen_logits.mean()
+
+
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, condition: tuple, generator: torch.Generator | None) -> torch.Tensor:
+    """GP_WEIGHT * E[(|grad D(x_hat)| - 1)^2] at random points x_hat between real and fake images."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    logits = discriminator(mixed, *condition)
+    (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
+    return GP_WEIGHT * (grad.flatten(1).norm(dim=1) - 1).square().mean()
