@@ -104,6 +104,7 @@ def train(
     precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).")] = Precision.fp32,
     keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False)] = None,
     device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).")] = Device.auto,
+    time_limit: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this many minutes (saved like a finished run).", show_default=False)] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)] = None,
@@ -178,7 +179,8 @@ def train(
     _check_writable(run_dir)
 
     with TrainingDisplay() as display:
-        result = training.train(config, run_dir, device.value, reporter=display, resume=checkpoint, compile=compile)
+        result = training.train(config, run_dir, device.value, reporter=display, resume=checkpoint, compile=compile,
+                                time_limit=time_limit * 60 if time_limit else None)
 
     if not is_main_process():  # under torchrun, rank 0 reports for everyone
         if result.interrupted:
@@ -192,6 +194,8 @@ def train(
     if result.last_sample:
         typer.echo(f"Samples:    {result.last_sample.parent}/ (latest {result.last_sample.name})")
     typer.echo(f"Metrics:    {run_dir / 'metrics.csv'}")
+    if result.time_limited:
+        typer.echo(f"Stopped at the --time-limit of {time_limit:g} min, at step {result.step} of {result.total_steps}. Continue with: gancli train --resume {run_dir}")
     if result.interrupted:
         typer.echo(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)

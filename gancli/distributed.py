@@ -86,16 +86,20 @@ def shard(order, position: int, batch_size: int, cluster: Cluster):
     return order[start : start + batch_size]
 
 
-def any_rank(flag: bool, cluster: Cluster, device) -> bool:
-    """True on every rank when it is true on any (a collective: every rank must call it)."""
+def most_urgent(reason: str | None, reasons: tuple[str, ...], cluster: Cluster, device) -> str | None:
+    """The latest entry of `reasons` that any rank holds, on every rank (a collective: every rank must call it).
+
+    Used to agree on stopping: each rank may have seen a signal or its clock run out, or not.
+    """
     if not cluster.distributed:
-        return flag
+        return reason
     import torch
     import torch.distributed as dist
 
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    value = torch.tensor([float(reasons.index(reason) + 1 if reason else 0)], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    index = int(value.item())
+    return reasons[index - 1] if index else None
 
 
 def mean_over_ranks(tensor, cluster: Cluster):

@@ -184,6 +184,7 @@ class TrainingResult:
     last_row: dict[str, float] = field(default_factory=dict)
     last_sample: Path | None = None
     interrupted: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
+    time_limited: bool = False  # stopped by time_limit: a normal end
 
 
 class Reporter(Protocol):
@@ -209,8 +210,9 @@ class GANTask:
         self.config, self.device = config, device
         self.conditional = is_conditional(config.arch)
         check_classes(config.arch, config.num_classes, config.dataset)
-        self.generator = build_generator(config).to(device)
-        self.discriminator = build_discriminator(config).to(device)
+        # channels_last: measured 10% faster for DCGAN 64x64 on this CPU; the same maths, another memory layout
+        self.generator = build_generator(config).to(device, memory_format=torch.channels_last)
+        self.discriminator = build_discriminator(config).to(device, memory_format=torch.channels_last)
         betas = (config.beta1, config.beta2)
         self.modules = {"generator": self.generator, "discriminator": self.discriminator}
         self.optimizers = {
@@ -387,11 +389,14 @@ def train(
     reporter: Reporter | None = None,
     resume: checkpoints.Checkpoint | None = None,
     compile: bool = False,
+    time_limit: float | None = None,
+    clock=time.perf_counter,
 ) -> TrainingResult:
     """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written.
 
     Under torchrun every rank calls this; rank 0 alone writes files and tells the reporter.
-    `compile` runs the training forwards through torch.compile.
+    `compile` runs the training forwards through torch.compile. `time_limit` (seconds of `clock`,
+    wall time by default; benchmarks pass time.process_time) ends the run early, saved as usual.
     """
     cluster = distributed.cluster_from_env()
     reporter = reporter if reporter is not None and cluster.is_main else SilentReporter()
@@ -403,14 +408,14 @@ def train(
     if cluster.distributed:
         dev = distributed.start(cluster, dev)
     try:
-        result = _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, notices)
+        result = _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, notices, time_limit, clock)
         distributed.finish(cluster)  # ranks leave together: rank 0 may still be writing files
         return result
     finally:
         distributed.stop()
 
 
-def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, notices) -> TrainingResult:
+def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, notices, time_limit, clock) -> TrainingResult:
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     torch.manual_seed(config.seed)  # model initialisation, the same on every rank
@@ -482,6 +487,7 @@ def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, no
     sign = 1 if direction == "max" else -1  # compared as sign * value: higher is better
     best = _best_so_far(run_dir / CHECKPOINTS / BEST, best_metric, sign) if resume is not None and writes else -math.inf
     stopping: str | None = None
+    clock_started = clock()
     with _stop_requests() as stop:
         while step < total_steps:
             epoch, position = divmod(step, steps_per_epoch)
@@ -495,10 +501,11 @@ def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, no
             shown_steps += 1
             now = time.perf_counter()
             result.seconds = seconds_before + (now - started)
+            reason = stop.requested or (TIME_LIMIT if time_limit and clock() - clock_started >= time_limit else None)
             if not cluster.distributed:
-                stopping = stop.requested
+                stopping = reason
             elif step % STOP_CHECK_STEPS == 0 or step == total_steps:  # ranks agree when to stop
-                stopping = stop.requested or ("SIGTERM" if distributed.any_rank(bool(stop.requested), cluster, dev) else None)
+                stopping = distributed.most_urgent(reason, (TIME_LIMIT, "SIGTERM", "SIGINT"), cluster, dev)
             eval_due = bool(config.eval_every) and (step % config.eval_every == 0 or step == total_steps)
             at_row = step % config.sample_every == 0 or step == total_steps or bool(stopping) or eval_due
             if writes and at_row and hasattr(task, "measure"):  # the costly held-out scores: at rows only
@@ -539,7 +546,8 @@ def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, no
                 save(run_dir / CHECKPOINTS / f"step_{step:06d}.safetensors", step)
                 _prune_periodic(run_dir / CHECKPOINTS, config.keep)
             if stopping:
-                result.interrupted = stopping
+                result.interrupted = stopping if stopping != TIME_LIMIT else None
+                result.time_limited = stopping == TIME_LIMIT
                 break
     if writes:
         write_training_visuals(run_dir)
@@ -547,6 +555,7 @@ def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, no
 
 
 STOP_CHECK_STEPS = 8  # under torchrun, ranks compare stop requests every this many steps (a collective)
+TIME_LIMIT = "time limit"
 
 
 def preview_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,7 @@ def isolated(tmp_path, monkeypatch):
     """Every test runs in its own folder, offline, with no datasets cached."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GANCLI_DATA_DIR", str(tmp_path / "datasets"))
+    monkeypatch.setenv("GANCLI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GANCLI_OFFLINE", "1")
     monkeypatch.delenv("GANCLI_DEBUG", raising=False)
     yield tmp_path
@@ -68,6 +69,7 @@ def train_once(tmp_path_factory, name: str, *args: str) -> Path:
     old = os.getcwd()
     os.environ["GANCLI_OFFLINE"] = "1"
     os.environ["GANCLI_DATA_DIR"] = str(root / "datasets")
+    os.environ["GANCLI_CACHE_DIR"] = str(root / "cache")
     try:
         os.chdir(root)
         assert run(["train", "mnist", *args, "--batch-size", "16", "--device", "cpu", "--out", f"runs/{name}"]) == 0

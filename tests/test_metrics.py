@@ -1,0 +1,53 @@
+"""FID, KID, precision/recall and class coverage against cases with known answers."""
+
+import math
+
+import pytest
+import torch
+
+from gancli import metrics
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    mu1, mu2 = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    a, b = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), torch.tensor([4.0, 1.0, 1.0], dtype=torch.float64)
+    expected = (mu1 - mu2).square().sum() + (a.sqrt() - b.sqrt()).square().sum()  # |mu1-mu2|^2 + sum (sqrt a - sqrt b)^2
+    assert metrics.frechet_distance(mu1, torch.diag(a), mu2, torch.diag(b)) == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_fid_is_near_zero_for_the_same_distribution_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4000, 8, generator=g), torch.randn(4000, 8, generator=g)
+    assert metrics.fid(x, y) < 0.05
+    assert metrics.fid(x, y + 1.0) == pytest.approx(8.0, rel=0.05)  # |shift|^2 = 8 * 1^2
+
+
+def test_kid_is_unbiased_near_zero_and_positive_for_different_data():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(1000, 16, generator=g), torch.randn(1000, 16, generator=g)
+    same, _ = metrics.kid(x, y, subsets=10, subset_size=500)
+    shifted, _ = metrics.kid(x, y + 0.5, subsets=10, subset_size=500)
+    assert abs(same) < 0.01
+    assert shifted > 10 * max(abs(same), 1e-4)
+
+
+def test_precision_and_recall_separate_quality_from_coverage():
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(1000, 2, generator=g)
+    collapsed = real[:50] + 0.01 * torch.randn(50, 2, generator=g)  # realistic but only a corner of the data
+    precision, recall = metrics.precision_recall(real, collapsed.repeat(20, 1))
+    assert precision > 0.9 and recall < 0.2
+    far = torch.randn(1000, 2, generator=g) + 20  # unrealistic
+    precision, recall = metrics.precision_recall(real, far)
+    assert precision == 0 and recall == 0
+    precision, recall = metrics.precision_recall(real, torch.randn(1000, 2, generator=g))
+    assert precision > 0.8 and recall > 0.8
+
+
+def test_class_coverage_counts_classes_and_measures_kl_from_uniform():
+    uniform = metrics.class_coverage(torch.arange(10).repeat(50), 10)
+    assert uniform["classes_covered"] == 10 and uniform["class_KL"] == pytest.approx(0.0, abs=1e-12)
+    one = metrics.class_coverage(torch.full((500,), 3), 10)
+    assert one["classes_covered"] == 1 and one["class_KL"] == pytest.approx(math.log(10))
+    rare = metrics.class_coverage(torch.cat([torch.arange(9).repeat(100), torch.tensor([9])]), 10)
+    assert rare["classes_covered"] == 9  # one image of class 9 in 901 is below a tenth of a uniform share

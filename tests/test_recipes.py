@@ -1,0 +1,87 @@
+"""Training recipes: losses, spectral norm, EMA, DiffAugment."""
+
+import pytest
+import torch
+
+from gancli import checkpoints
+from gancli.augment import diff_augment
+from gancli.config import TrainConfig
+from gancli.losses import discriminator_loss, generator_loss, gradient_penalty
+from gancli.models import build_discriminator
+
+FAST = ["--batch-size", "16", "--device", "cpu", "--sample-every", "2"]
+
+
+def test_hinge_and_wasserstein_losses_on_known_logits():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert discriminator_loss("hinge", real, fake).item() == pytest.approx(0.5 / 2 + 1.0 / 2)  # relu(1-r) + relu(1+f), averaged
+    assert generator_loss("hinge", fake).item() == pytest.approx(1.0)
+    wasserstein = discriminator_loss("wgan-gp", real, fake).item()
+    assert wasserstein == pytest.approx(-1.0 - 1.25 + 1e-3 * (4 + 0.25) / 2)
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    critic = lambda x: x.flatten(1)[:, 0]  # gradient (1, 0, ...) everywhere: norm 1  # noqa: E731
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    assert gradient_penalty(critic, real, fake, (), None).item() == pytest.approx(0.0)
+    steep = lambda x: 3 * x.flatten(1)[:, 0]  # noqa: E731
+    assert gradient_penalty(steep, real, fake, (), None).item() == pytest.approx(10.0 * 4)
+
+
+def test_spectral_norm_and_wgan_gp_replace_batch_norm_in_the_discriminator():
+    def norms(**changes):
+        d = build_discriminator(TrainConfig(arch="dcgan", **changes))
+        return {type(m).__name__ for m in d.modules()}, d
+
+    plain, _ = norms()
+    assert "BatchNorm2d" in plain
+    sn, d = norms(spectral_norm=True)
+    assert "BatchNorm2d" not in sn and any(hasattr(m, "parametrizations") for m in d.modules())
+    gp, _ = norms(loss="wgan-gp")
+    assert "BatchNorm2d" not in gp and "GroupNorm" in gp
+
+
+def test_diff_augment_keeps_shape_differs_per_image_and_passes_gradients():
+    x = torch.rand(8, 3, 16, 16, requires_grad=True)
+    out = diff_augment(x, ("color", "translation", "cutout"), torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    again = diff_augment(x, ("color", "translation", "cutout"), torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # reproducible from the generator
+    cut = diff_augment(torch.ones(8, 1, 16, 16), ("cutout",), torch.Generator().manual_seed(1))
+    zeros = (cut == 0).flatten(1).sum(1)
+    assert (zeros > 0).all() and (zeros <= 64).all()  # at most a half-size square (8 x 8)
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("recipe", [["--loss", "hinge", "--spectral-norm"], ["--loss", "wgan-gp", "--augment"]])
+def test_recipes_train_and_resume(cli, isolated, recipe):
+    assert cli("train", "mnist", *recipe, "--steps", "2", "--out", "r", *FAST).code == 0
+    config = checkpoints.load_checkpoint(isolated / "r" / "checkpoints" / "last.safetensors").config
+    assert config.loss == recipe[1]
+    resumed = cli("train", "--resume", "r", "--steps", "4")
+    assert resumed.code == 0, resumed.err
+    assert cli("sample", "--checkpoint", "r", "--n", "4", "--seed", "0", "--out", "s.png").code == 0
+    changed = cli("train", "--resume", "r", "--steps", "6", "--loss", "bce")
+    assert changed.code == 2 and "--loss cannot change when resuming" in changed.err
+
+
+def test_ema_weights_are_sampled_by_default(cli, isolated):
+    assert cli("train", "mnist", "--ema", "--steps", "3", "--out", "e", *FAST).code == 0
+    checkpoint = checkpoints.load_checkpoint(isolated / "e" / "checkpoints" / "last.safetensors")
+    assert checkpoint.tensors["generator_ema.n_averaged"].item() == 3
+    ema = {k[len("generator_ema.module.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("generator_ema.module.")}
+    raw = checkpoint.group("generator")
+    assert ema.keys() == raw.keys() and any(not torch.equal(ema[k], raw[k]) for k in raw)
+    assert cli("sample", "--checkpoint", "e", "--n", "4", "--seed", "0", "--out", "ema.png").code == 0
+    assert cli("sample", "--checkpoint", "e", "--n", "4", "--seed", "0", "--no-ema", "--out", "raw.png").code == 0
+    assert (isolated / "ema.png").read_bytes() != (isolated / "raw.png").read_bytes()
+    # resuming continues the average rather than restarting it
+    assert cli("train", "--resume", "e", "--steps", "5").code == 0
+    resumed = checkpoints.load_checkpoint(isolated / "e" / "checkpoints" / "last.safetensors")
+    assert resumed.tensors["generator_ema.n_averaged"].item() == 5
+
+
+def test_recipes_are_refused_for_upscalers(cli):
+    result = cli("train", "mnist", "--arch", "srcnn", "--ema", "--steps", "1")
+    assert result.code == 2 and "--ema apply to GANs" in result.err
