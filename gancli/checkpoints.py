@@ -218,3 +218,10 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, pre
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(groups_json)})
     except (ValueError, KeyError, RuntimeError) as exc:
         raise GancliError(f"'{checkpoint.path}': the {prefix} state does not fit the model ({_first_line(exc)}).") from exc
+    # Saved tensors are contiguous; moments must share their parameter's memory layout (channels_last
+    # convolutions), as freshly created ones do, or the resumed run's arithmetic differs.
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for name, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
