@@ -67,7 +67,7 @@ def main_options(
 
 # Options that describe the model or its data: fixed by the checkpoint when resuming.
 MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir", "scale",
-                 "loss", "spectral_norm", "ema", "augment")  # fmt: skip
+                 "loss", "spectral_norm", "ema", "augment", "attention_size")  # fmt: skip
 EMA_DECAY = 0.999
 AUGMENT_POLICY = "color,translation,cutout"
 
@@ -82,6 +82,7 @@ def train(
     latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.")] = 100,
     generator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the generator's last stage (ngf).")] = 64,
     discriminator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the discriminator's first stage (ndf).")] = 64,
+    attention_size: Annotated[int, typer.Option(min=0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).")] = 0,
     scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.")] = 2,
     content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.")] = 100.0,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False)] = None,
@@ -120,7 +121,7 @@ def train(
     from gancli.config import TrainConfig
     from gancli.distributed import is_main_process
     from gancli.data import check_dataset, native_image_size
-    from gancli.models import check_image_size, is_classifier, is_upscaler
+    from gancli.models import check_image_size, get_architecture, is_classifier, is_upscaler
     from gancli.progress import TrainingDisplay
 
     if epochs is not None and steps is not None:
@@ -143,7 +144,7 @@ def train(
         asked = dict(dataset=dataset, arch=getattr(arch, "value", arch), image_size=image_size, upsample=upsample.value,
                      latent_dim=latent_dim, generator_width=generator_width, discriminator_width=discriminator_width,
                      data_dir=str(data_dir) if data_dir else "", scale=scale, loss=loss.value, spectral_norm=spectral_norm,
-                     ema=EMA_DECAY if ema else 0.0, augment=AUGMENT_POLICY if augment else "")  # fmt: skip
+                     ema=EMA_DECAY if ema else 0.0, augment=AUGMENT_POLICY if augment else "", attention_size=attention_size)  # fmt: skip
         for name in MODEL_OPTIONS:
             given = ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
             if given and asked[name] != getattr(checkpoint.config, name):
@@ -164,6 +165,8 @@ def train(
                                           ("--augment", augment), ("--eval-every", eval_every is not None)) if used]  # fmt: skip
         if recipe and (is_upscaler(arch.value) or is_classifier(arch.value)):
             raise UsageError(f"{', '.join(recipe)} apply to GANs, not to --arch {arch.value}; drop them.")
+        if attention_size and arch.value != "sagan":
+            raise UsageError(f"--attention-size is for --arch sagan, not {arch.value}; drop it.")
         if is_upscaler(arch.value) and size < 2 * scale:
             raise UsageError(f"--image-size {size} is too small to learn x{scale} upscaling; use at least {2 * scale}.")
         config = TrainConfig(
@@ -172,7 +175,11 @@ def train(
             lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed, scale=scale, content_weight=content_weight,
             precision=precision.value, loss=loss.value, spectral_norm=spectral_norm, ema=EMA_DECAY if ema else 0.0,
             augment=AUGMENT_POLICY if augment else "", data_dir=str(data_dir) if data_dir else "", **length, **timing,
+            attention_size=attention_size,
         )  # fmt: skip
+        # the architecture's own defaults (sagan: hinge loss, two learning rates) for options not given
+        untouched = {k: v for k, v in get_architecture(arch.value).defaults if ctx.get_parameter_source(k).name in ("DEFAULT", "DEFAULT_MAP")}
+        config = config.with_changes(**untouched)
         run_dir = out or runs.default_run_dir(dataset, arch.value)
         if runs.last_checkpoint_path(run_dir).exists():
             raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --out.")

@@ -27,7 +27,7 @@ from gancli.augment import diff_augment
 from gancli.images import save_grid, to_uint8
 from gancli.latent import latent_batches
 from gancli.visuals import write_training_visuals
-from gancli.models import build_discriminator, build_generator, check_classes, is_classifier, is_conditional, is_upscaler
+from gancli.models import build_discriminator, build_generator, check_classes, get_architecture, is_classifier, is_conditional, is_upscaler
 from gancli.runs import CHECKPOINTS, LAST
 
 # Order of the values train_step() returns; also the metrics.csv columns.
@@ -235,7 +235,8 @@ class GANTask:
         self.sample_quality = SampleQuality(config, device) if config.eval_every else None
         self.best_metric = ("FID", "min") if self.sample_quality else None
         self.train_count = len(dataset)
-        self.notices: list[str] = []
+        defaults = get_architecture(config.arch).defaults
+        self.notices: list[str] = [f"{config.arch} trains with " + ", ".join(f"{k} {getattr(config, k)}" for k, _ in defaults)] if defaults else []
         self.images = dataset.images.to(device)
         self.labels = dataset.labels.to(device) if self.conditional else None
         z, y = preview_inputs(config)

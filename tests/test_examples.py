@@ -43,3 +43,13 @@ def test_generate_then_upscale_example(isolated):
     assert done.returncode == 0, done.stderr
     assert Image.open(isolated / "runs/m-big.png").size == (4 * 56 + 10, 4 * 56 + 10)
     assert "model - bicubic" in done.stdout
+
+
+def test_evaluate_example(isolated):
+    import json
+
+    done = run_example("evaluate.sh", "runs/q", cwd=isolated)
+    assert done.returncode == 0, done.stderr
+    assert "real floor" in done.stdout
+    assert json.loads((isolated / "runs/q/eval.json").read_text())[-1]["n"] == 200
+    assert (isolated / "runs/q/checkpoints/best.safetensors").is_file()

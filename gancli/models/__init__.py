@@ -24,6 +24,7 @@ class Architecture:
     discriminator: str | None = "Discriminator"  # None: trained without one (srcnn)
     kind: str = "generator"  # "generator": z -> image; "upscaler": low-res -> high-res image; "classifier": image -> class
     max_image_size: int = 128  # for image_sizes None
+    defaults: tuple[tuple[str, object], ...] = ()  # TrainConfig values this architecture trains with unless told otherwise
 
     def classes(self):
         module = importlib.import_module(self.module)
@@ -37,6 +38,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture("gan", "gancli.models.mlp", "classic fully-connected GAN (Goodfellow et al., 2014)", None),
         Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", DCGAN_SIZES),
+        Architecture("sagan", "gancli.models.sagan", "self-attention GAN (Zhang et al., 2019): hinge loss, spectral norm, two learning rates",
+                     DCGAN_SIZES, defaults=(("loss", "hinge"), ("lr_g", 1e-4), ("lr_d", 4e-4), ("beta1", 0.0), ("beta2", 0.9))),
         Architecture("cgan", "gancli.models.conditional", "conditional fully-connected GAN (Mirza & Osindero, 2014)", None,
                      conditional=True, generator="CGANGenerator", discriminator="CGANDiscriminator"),
         Architecture("cdcgan", "gancli.models.conditional", "conditional DCGAN", DCGAN_SIZES,

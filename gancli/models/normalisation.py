@@ -8,6 +8,7 @@ BatchNorm breaks by mixing the images of a batch; there a per-image layer norm r
 from __future__ import annotations
 
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 
@@ -17,8 +18,8 @@ def adapt_discriminator(discriminator: nn.Module, config) -> nn.Module:
         _replace_batch_norms(discriminator, per_image)
     if config.spectral_norm:
         for module in list(discriminator.modules()):
-            if isinstance(module, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)):
-                spectral_norm(module)
+            if isinstance(module, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)) and not parametrize.is_parametrized(module):
+                spectral_norm(module)  # (sagan's layers have it already)
     return discriminator
 
 
