@@ -67,7 +67,7 @@ def main_options(
 
 # Options that describe the model or its data: fixed by the checkpoint when resuming.
 MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir", "scale",
-                 "loss", "spectral_norm", "ema", "augment", "attention_size")  # fmt: skip
+                 "loss", "spectral_norm", "ema", "augment", "attention_size", "phase_steps")  # fmt: skip
 EMA_DECAY = 0.999
 AUGMENT_POLICY = "color,translation,cutout"
 
@@ -82,6 +82,7 @@ def train(
     latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.")] = 100,
     generator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the generator's last stage (ngf).")] = 64,
     discriminator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the discriminator's first stage (ndf).")] = 64,
+    phase_steps: Annotated[int, typer.Option(min=0, help="progan: steps per fade-in or stable phase (0: spread over the run).")] = 0,
     attention_size: Annotated[int, typer.Option(min=0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).")] = 0,
     scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.")] = 2,
     content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.")] = 100.0,
@@ -144,7 +145,8 @@ def train(
         asked = dict(dataset=dataset, arch=getattr(arch, "value", arch), image_size=image_size, upsample=upsample.value,
                      latent_dim=latent_dim, generator_width=generator_width, discriminator_width=discriminator_width,
                      data_dir=str(data_dir) if data_dir else "", scale=scale, loss=loss.value, spectral_norm=spectral_norm,
-                     ema=EMA_DECAY if ema else 0.0, augment=AUGMENT_POLICY if augment else "", attention_size=attention_size)  # fmt: skip
+                     ema=EMA_DECAY if ema else 0.0, augment=AUGMENT_POLICY if augment else "", attention_size=attention_size,
+                     phase_steps=phase_steps)  # fmt: skip
         for name in MODEL_OPTIONS:
             given = ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
             if given and asked[name] != getattr(checkpoint.config, name):
@@ -165,8 +167,9 @@ def train(
                                           ("--augment", augment), ("--eval-every", eval_every is not None)) if used]  # fmt: skip
         if recipe and (is_upscaler(arch.value) or is_classifier(arch.value)):
             raise UsageError(f"{', '.join(recipe)} apply to GANs, not to --arch {arch.value}; drop them.")
-        if attention_size and arch.value != "sagan":
-            raise UsageError(f"--attention-size is for --arch sagan, not {arch.value}; drop it.")
+        for flag, value, owner in (("--attention-size", attention_size, "sagan"), ("--phase-steps", phase_steps, "progan")):
+            if value and arch.value != owner:
+                raise UsageError(f"{flag} is for --arch {owner}, not {arch.value}; drop it.")
         if is_upscaler(arch.value) and size < 2 * scale:
             raise UsageError(f"--image-size {size} is too small to learn x{scale} upscaling; use at least {2 * scale}.")
         config = TrainConfig(
@@ -175,7 +178,7 @@ def train(
             lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed, scale=scale, content_weight=content_weight,
             precision=precision.value, loss=loss.value, spectral_norm=spectral_norm, ema=EMA_DECAY if ema else 0.0,
             augment=AUGMENT_POLICY if augment else "", data_dir=str(data_dir) if data_dir else "", **length, **timing,
-            attention_size=attention_size,
+            attention_size=attention_size, phase_steps=phase_steps,
         )  # fmt: skip
         # the architecture's own defaults (sagan: hinge loss, two learning rates) for options not given
         untouched = {k: v for k, v in get_architecture(arch.value).defaults if ctx.get_parameter_source(k).name in ("DEFAULT", "DEFAULT_MAP")}
@@ -226,6 +229,7 @@ def sample(
     out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], typer.Option(help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
+    truncation: Annotated[Optional[float], typer.Option(min=0.0, max=2.0, help="stylegan: pull styles towards the average, e.g. 0.7 (1: off; lower: sharper, less varied).", show_default=False)] = None,
     ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")] = True,
     device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
 ) -> None:
@@ -253,6 +257,10 @@ def sample(
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
     generator, config = _load_model(path, dev, "generator", ema)
+    if truncation is not None:
+        if not hasattr(generator, "truncation"):
+            raise UsageError(f"--truncation needs a style-based generator; '{path}' is {config.arch} (train one with --arch stylegan).")
+        generator.truncation = truncation
     if upscale is not None:
         generator = _then_upscale(generator, config, upscale, dev)
     conditional = getattr(generator, "conditional", False)
@@ -320,18 +328,21 @@ def interpolate(
     loop: Annotated[bool, typer.Option("--loop", help="Walk back to the first seed at the end.")] = False,
     label: Annotated[Optional[str], typer.Option(help="Conditional models: the class to hold fixed (default: the first class).", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option(help="Conditional models: one class per seed, e.g. --labels 3 8 (or 3,8); the class embedding moves too.", show_default=False)] = None,
+    mix: Annotated[Optional[int], typer.Option(min=0, help="stylegan: instead of a walk, a style-mixing grid: per seed, its image, its coarse styles with this seed's fine ones, and this seed's image.", show_default=False)] = None,
+    mix_layer: Annotated[Optional[int], typer.Option(min=1, help="--mix: the first styled layer that takes the fine seed's style (default 3: after 8x8's first convolution).", show_default=False)] = None,
     ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")] = True,
     device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
 ) -> None:
     """Walk the latent space through seeds: a grid with one row per segment, optionally a GIF.
 
-    Example: gancli interpolate 1 2 3 --steps 8 --out walk.png --gif walk.gif
+    Example: gancli interpolate 1 2 3 --steps 8 --out walk.png --gif walk.gif;
+    stylegan: gancli interpolate 1 2 3 --mix 7 --out mixing.png
     """
     from gancli import runs, sampling, training
     from gancli.images import save_gif, save_grid
     from gancli.labels import parse_label, parse_label_list
 
-    if len(seeds) < 2:
+    if len(seeds) < 2 and mix is None:
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
     if any(s < 0 for s in seeds):
         raise UsageError("Seeds are whole numbers >= 0.")
@@ -340,6 +351,16 @@ def interpolate(
     path = runs.resolve_checkpoint(checkpoint)
     dev = training.resolve_device(device.value)
     generator, config = _load_model(path, dev, "generator", ema)
+    if mix is not None:
+        if not hasattr(generator, "mixed"):
+            raise UsageError(f"--mix needs a style-based generator; '{path}' is {config.arch} (train one with --arch stylegan).")
+        if mix_layer is not None and mix_layer >= generator.num_styles:
+            raise UsageError(f"--mix-layer {mix_layer} is past the last styled layer; use 1 to {generator.num_styles - 1}.")
+        _check_writable(out.parent)
+        images = sampling.style_mixing_grid(generator, config, list(seeds), mix, dev, mix_layer)
+        save_grid(images, out, nrow=3)
+        typer.echo(f"Wrote {out}: a row per seed ({', '.join(map(str, seeds))}): its image, its coarse styles with seed {mix}'s fine ones, seed {mix}'s image")
+        return
     keyframes = seeds + [seeds[0]] if loop else list(seeds)
     classes = None
     if getattr(generator, "conditional", False):

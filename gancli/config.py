@@ -26,6 +26,7 @@ class TrainConfig:
     upsample: str = "transpose"  # dcgan generator: "transpose" (Radford et al.) or "nearest" (Keras variant)
     generator_width: int = 64  # dcgan: channels of the last generator stage (ngf)
     discriminator_width: int = 64  # dcgan: channels of the first discriminator stage (ndf)
+    phase_steps: int = 0  # progan: steps per fade-in or stable phase; 0 = spread the run's steps over the schedule
     attention_size: int = 0  # sagan: feature-map side of the self-attention blocks; 0 = half the image side
     scale: int = 2  # upscalers: how many times larger the output is
     content_weight: float = 100.0  # upgan: weight of the L1 content loss next to the adversarial loss

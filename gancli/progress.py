@@ -20,6 +20,8 @@ def format_stats(stats: dict[str, float]) -> str:
             f"loss_D {stats['loss_D']:.3f}  loss_G {stats['loss_G']:.3f}  D(x) {stats['D_x']:.3f}  "
             f"D(G(z)) in D step {stats['D_G_z1']:.3f}, in G step {stats['D_G_z2']:.3f}"
         )
+        if "resolution" in stats:  # progan: where the growth schedule is
+            text += f"  {round(stats['resolution'])}x{round(stats['resolution'])} alpha {stats['alpha']:.2f}"
         if stats.get("FID") is not None:  # measured every --eval-every steps
             text += f"  FID {stats['FID']:.2f}"
             if stats.get("classes_covered") is not None:

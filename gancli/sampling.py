@@ -161,3 +161,17 @@ def walk(
     # label embeddings are not Gaussian: they move on a straight line, not slerp
     e = torch.stack([lerp(embeddings[i], embeddings[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
     return render(generator, z, device, embeddings=e)
+
+
+@torch.no_grad()
+def style_mixing_grid(generator, config: TrainConfig, seeds: list[int], fine_seed: int, device, crossover: int | None = None) -> torch.Tensor:
+    """Style-based generators: per seed, a row of three images as uint8 (3 * len(seeds), C, H, W):
+    the seed's own image, its coarse styles with `fine_seed`'s fine ones, and fine_seed's own image."""
+    from gancli.latent import seed_latent
+
+    fine = seed_latent(fine_seed, config.latent_dim).unsqueeze(0).to(device)
+    rows = []
+    for seed in seeds:
+        coarse = seed_latent(seed, config.latent_dim).unsqueeze(0).to(device)
+        rows += [generator(coarse), generator.mixed(coarse, fine, crossover), generator(fine)]
+    return to_uint8(torch.cat(rows))

@@ -220,6 +220,7 @@ class GANTask:
             "optimizer_d": adam(self.discriminator.parameters(), config.lr_d, betas),
         }
         self.autocast = precision_context(config.precision, device)
+        self.growing = hasattr(self.discriminator, "fade_real")  # progan: the step moves it through its resolutions
         self.stat_names = STAT_NAMES
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
         self.augment = None
@@ -244,6 +245,8 @@ class GANTask:
 
     def step(self, index: torch.Tensor) -> torch.Tensor:
         real = self.images[index].float().div_(127.5).sub_(1)
+        if self.growing:  # progan: reals at the resolution G has reached, faded like its images
+            real = self.modules["discriminator"].fade_real(real)
         z = torch.randn(real.shape[0], self.config.latent_dim, device=self.device, generator=self.noise)
         labels = None
         if self.labels is not None:  # fakes ask for classes uniformly at random
@@ -251,6 +254,9 @@ class GANTask:
         opt_g, opt_d = self.optimizers["optimizer_g"], self.optimizers["optimizer_d"]
         stats = train_step(real, self.generator, self.discriminator, opt_g, opt_d, z, labels, self.autocast,
                            self.config.loss, self.augment, self.noise)  # fmt: skip
+        if self.growing:
+            for name in ("generator", "discriminator"):
+                self.modules[name].step += 1
         if self.ema is not None:
             self.ema.update_parameters(self.modules["generator"])
         return stats
@@ -260,8 +266,12 @@ class GANTask:
         return self.ema.module if self.ema is not None else self.modules["generator"]
 
     def evaluate(self) -> dict[str, float]:
-        """The latest sample-quality scores (measured every --eval-every steps by measure())."""
-        return self.sample_quality.latest() if self.sample_quality else {}
+        """The latest sample-quality scores (measured every --eval-every steps by measure()); progan's growth."""
+        scores = self.sample_quality.latest() if self.sample_quality else {}
+        if self.growing:  # where G is now (the step about to run), not an average over the row
+            level, alpha = self.modules["generator"].growth()
+            scores = {"resolution": self.modules["generator"].sizes[level], "alpha": alpha} | scores
+        return scores
 
     def measure(self, step: int, final: bool = False) -> None:
         if self.sample_quality and (step % self.config.eval_every == 0 or final):
@@ -406,6 +416,8 @@ def train(
         raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
     config, notices = _fit_to_data(config, dataset, resumed=resume is not None)
+    if config.arch == "progan" and not config.phase_steps:
+        config = _spread_growth(config, len(dataset) // max(1, config.batch_size * cluster.world_size), notices)
     if cluster.distributed:
         dev = distributed.start(cluster, dev)
     try:
@@ -557,6 +569,17 @@ def _train(config, run_dir, dev, reporter, resume, compile, cluster, dataset, no
 
 STOP_CHECK_STEPS = 8  # under torchrun, ranks compare stop requests every this many steps (a collective)
 TIME_LIMIT = "time limit"
+
+
+def _spread_growth(config: TrainConfig, steps_per_epoch: int, notices: list[str]) -> TrainConfig:
+    """progan with no --phase-steps: fit the whole schedule (a stable 4x4 phase, then fade-in + stable per doubling) into the run."""
+    from gancli.models.progan import resolutions
+
+    levels = len(resolutions(config.image_size))
+    total = config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * max(1, steps_per_epoch)
+    phase = max(1, math.ceil(total / (2 * levels - 1)))
+    notices.append(f"progan grows 4x4 -> {config.image_size}x{config.image_size} in {2 * levels - 1} phases of {phase} steps (--phase-steps).")
+    return config.with_changes(phase_steps=phase)
 
 
 def preview_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
