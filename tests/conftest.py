@@ -82,3 +82,9 @@ def train_once(tmp_path_factory, name: str, *args: str) -> Path:
 def trained_run(tmp_path_factory) -> Path:
     """A tiny DCGAN run on the bundled digits, shared by tests that only read it."""
     return train_once(tmp_path_factory, "r1", "--steps", "6", "--sample-every", "3")
+
+
+@pytest.fixture(scope="session")
+def classifier_run(tmp_path_factory) -> Path:
+    """A classifier trained briefly on the bundled digits (shared: tests only read it)."""
+    return train_once(tmp_path_factory, "cls", "--arch", "classifier", "--steps", "80", "--sample-every", "40")

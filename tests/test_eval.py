@@ -10,12 +10,6 @@ from tests.conftest import train_once
 from gancli import checkpoints
 
 
-@pytest.fixture(scope="session")
-def classifier_run(tmp_path_factory):
-    """A classifier trained briefly on the bundled digits (shared: tests only read it)."""
-    return train_once(tmp_path_factory, "cls", "--arch", "classifier", "--steps", "80", "--sample-every", "40")
-
-
 def test_classifier_learns_the_digits_and_stores_held_out_accuracy(classifier_run):
     with (classifier_run / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))

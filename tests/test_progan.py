@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gancli import checkpoints
+from tests.conftest import train_once
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator
 from gancli.models.progan import growth, minibatch_stddev, resolutions
@@ -69,3 +70,13 @@ def test_progan_trains_through_its_schedule_resumes_mid_growth_and_samples(cli, 
 def test_phase_steps_belong_to_progan(cli):
     result = cli("train", "mnist", "--arch", "dcgan", "--phase-steps", "5", "--steps", "1")
     assert result.code == 2 and "--phase-steps is for --arch progan" in result.err
+
+
+def test_progan_trains_on_colour_images_and_evaluates(cli, isolated, image_folder, classifier_run, tmp_path_factory):
+    result = cli("train", image_folder, "--arch", "progan", "--image-size", "32", "--steps", "2", "--out", "col", *FAST)
+    assert result.code == 0, result.err
+    assert checkpoints.load_checkpoint(isolated / "col" / "checkpoints" / "last.safetensors").config.channels == 3
+    digits = train_once(tmp_path_factory, "progan-digits", "--arch", "progan", "--image-size", "32", "--steps", "2", "--generator-width", "16")
+    scored = cli("eval", digits, "--classifier", classifier_run, "--n", "50")  # 32 px images meet a 28 px classifier
+    assert scored.code == 0, scored.err
+    assert "FID" in scored.out and "real floor" in scored.out

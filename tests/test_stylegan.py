@@ -5,6 +5,7 @@ import torch
 from PIL import Image
 
 from gancli import checkpoints
+from tests.conftest import train_once
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator
 from gancli.models.stylegan import ModulatedConv2d
@@ -82,3 +83,13 @@ def test_truncation_and_mix_need_a_style_based_generator(cli, trained_run):
     assert result.code == 2 and "--truncation needs a style-based generator" in result.err
     result = cli("interpolate", "1", "--mix", "2", "--checkpoint", trained_run)
     assert result.code == 2 and "--mix needs a style-based generator" in result.err
+
+
+def test_stylegan_trains_on_colour_images_and_evaluates(cli, isolated, image_folder, classifier_run, tmp_path_factory):
+    result = cli("train", image_folder, "--arch", "stylegan", "--image-size", "32", "--steps", "2", "--out", "col", *FAST)
+    assert result.code == 0, result.err
+    assert checkpoints.load_checkpoint(isolated / "col" / "checkpoints" / "last.safetensors").config.channels == 3
+    digits = train_once(tmp_path_factory, "stylegan-digits", "--arch", "stylegan", "--image-size", "32", "--steps", "2", "--generator-width", "16")
+    scored = cli("eval", digits, "--classifier", classifier_run, "--n", "50")  # 32 px images meet a 28 px classifier
+    assert scored.code == 0, scored.err
+    assert "FID" in scored.out and "real floor" in scored.out

@@ -34,7 +34,12 @@ def resolutions(image_size: int) -> list[int]:
 
 
 def growth(step: int, phase_steps: int, levels: int) -> tuple[int, float]:
-    """(level, alpha) at `step`: 4x4 for a phase, then per new level a fade-in phase and a stable phase."""
+    """(level, alpha) at `step`: 4x4 for a phase, then per new level a fade-in phase and a stable phase.
+
+    phase_steps 0 (a model built outside training, before train() spreads the schedule) means fully grown.
+    """
+    if phase_steps <= 0:
+        return levels - 1, 1.0
     if step < phase_steps:
         return 0, 1.0
     level, into = divmod(step - phase_steps, 2 * phase_steps)

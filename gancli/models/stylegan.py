@@ -37,14 +37,16 @@ class ModulatedConv2d(nn.Module):
         self.demodulate, self.padding = demodulate, kernel // 2
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        b, c, h, wd = x.shape
+        b, c = x.shape[:2]
         style = self.affine(w)  # (B, C_in)
-        weight = self.scale * self.weight.unsqueeze(0) * style.view(b, 1, c, 1, 1)  # (B, C_out, C_in, k, k)
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8)
-        # one grouped convolution runs every image with its own weights
-        out = F.conv2d(x.reshape(1, b * c, h, wd), weight.reshape(-1, c, *weight.shape[-2:]), padding=self.padding, groups=b)
-        return out.view(b, -1, h, wd)
+        weight = self.weight * self.scale
+        # StyleGAN2's unfused form: scaling the input by the style and the output by the demodulation
+        # coefficients equals a convolution with per-image weights, and runs as one ordinary convolution
+        out = F.conv2d(x * style.view(b, c, 1, 1), weight, padding=self.padding)
+        if self.demodulate:  # 1 / |w'| per image and output channel, w' = weight * style
+            norms = (weight.square().sum(dim=[2, 3]).unsqueeze(0) * style.square().view(b, 1, c)).sum(2)  # (B, C_out)
+            out = out * torch.rsqrt(norms + 1e-8).view(b, -1, 1, 1)
+        return out
 
 
 class StyledLayer(nn.Module):
