@@ -20,12 +20,11 @@ from pathlib import Path
 import torch
 
 from gancli import training
-from gancli.checkpoints import read_metadata
 from gancli.config import TrainConfig
 from gancli.evaluate import evaluate
 from gancli.features import ClassifierExtractor
 from gancli.runs import last_checkpoint_path
-from gancli.sampling import load_generator
+from gancli.loading import open_model
 
 RECIPES: dict[str, dict] = {
     "default": {},
@@ -78,10 +77,9 @@ def main() -> None:
             recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
             config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, **recipe)
             training.train(config, run_dir, "cpu", time_limit=args.minutes * 60, clock=cpu_clock)
-        generator, config = load_generator(last_checkpoint_path(run_dir), device)
-        result = evaluate(generator, config, extractor, args.n, seed=0, device=device)
-        step = int(read_metadata(last_checkpoint_path(run_dir))["step"])
-        results[name] = {"steps": step, **result.scores}
+        model = open_model(run_dir, "generator", "cpu")
+        result = evaluate(model.net, model.config, extractor, args.n, seed=0, device=device)
+        results[name] = {"steps": model.step, **result.scores}
         results["real floor"] = {"steps": 0, **result.floor}
         print(f"{name}: {json.dumps(results[name])}", flush=True)
     print(f"\n{args.dataset}, DCGAN 28x28 unless named, {args.minutes:g} CPU-minutes per recipe, {args.n:,} samples; {result.reference}")

@@ -1,7 +1,7 @@
 """Training throughput: gancli's loop against the classic PyTorch DCGAN loop, in one process.
 
 (a) gancli: the dataset resized once and held as a uint8 tensor, batches by index
-    (gancli.training.make_task(...).step), fused Adam, optional bf16 autocast.
+    (gancli.tasks.make_task(...).step), fused Adam, optional bf16 autocast.
 (b) reference, in the style of pytorch/examples dcgan: a torchvision dataset, DataLoader
     (2 workers, shuffle) with per-sample Resize/ToTensor/Normalize, Adam, fp32.
 
@@ -31,7 +31,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from gancli.config import TrainConfig
 from gancli.data import BUNDLED_MNIST, load_dataset
 from gancli.models import build_discriminator, build_generator
-from gancli.training import bf16_supported, compiler, epoch_order, make_task
+from gancli.device import bf16_supported, compiler
+from gancli.tasks import make_task
+from gancli.training import epoch_order
 
 
 def synchronize(device: torch.device) -> None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("color", "translation", "cutout")
-
-
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
     for name in policy:
         x = _AUGMENTS[name](x, generator)

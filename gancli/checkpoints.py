@@ -1,7 +1,10 @@
 """Checkpoints: safetensors files whose metadata describes the model, so loading needs no flags.
 
-Tensors are grouped by prefix: `generator.*`, `discriminator.*`, `optimizer_g.*`,
-`optimizer_d.*` and `rng.*`. Nothing is ever pickled.
+The only code that knows the schema. Tensors are grouped by prefix: one group per task module
+(`generator.*`, `discriminator.*`, `generator_ema.*`, `classifier.*`), one per optimiser
+(`optimizer_g.*`, ...; their param_groups in the metadata) and `rng.*`. The metadata holds
+`format`, `gancli_version`, `config` (JSON), `step`, `epoch`, the held-out scores at that step
+and SHA-256 checksums. Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -21,6 +24,30 @@ from gancli.errors import GancliError
 
 FORMAT = "gancli/1"
 FORMAT_VERSION = 1
+
+
+@dataclass
+class Header:
+    """What a checkpoint says about itself, read without its tensors."""
+
+    path: Path
+    config: TrainConfig
+    step: int
+    metadata: dict[str, str]
+
+    @property
+    def kind(self) -> str:
+        """"generator", "upscaler" or "classifier"."""
+        from gancli.models import get_architecture
+
+        return get_architecture(self.config.arch).kind
+
+    def score(self, name: str) -> float | None:
+        """A held-out score stored with the checkpoint (FID, PSNR, accuracy), or None."""
+        try:
+            return float(self.metadata[name.lower()])
+        except (KeyError, ValueError):
+            return None
 
 
 @dataclass
@@ -143,17 +170,32 @@ def _check_format(path: Path, metadata: dict[str, str]) -> None:
         raise GancliError(f"'{path}' lacks the 'config' metadata key; it was not written by gancli train.")
 
 
-def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_location: str = "cpu") -> Checkpoint:
-    """Load a checkpoint; with `prefixes`, only the tensors of those groups (e.g. ("generator",))."""
-    from safetensors import safe_open
-
+def read_header(path: Path) -> Header:
+    """The config, kind and step of a checkpoint, without loading its tensors."""
     path = Path(path)
     metadata = read_metadata(path)
     try:
         config = TrainConfig.from_dict(json.loads(metadata["config"]))
-        step, epoch = int(metadata.get("step", 0)), int(metadata.get("epoch", 0))
-    except (ValueError, TypeError) as exc:
+        step = int(metadata.get("step", 0))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise GancliError(f"'{path}' has unreadable 'config' metadata ({_first_line(exc)}).") from exc
+    from gancli.models import ARCHITECTURES
+
+    if config.arch not in ARCHITECTURES:
+        raise GancliError(f"'{path}' holds an architecture this gancli does not know ({config.arch!r}); upgrade gancli to load it.")
+    return Header(path, config, step, metadata)
+
+
+def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_location: str = "cpu") -> Checkpoint:
+    """Load a checkpoint; with `prefixes`, only the tensors of those groups (e.g. ("generator",))."""
+    from safetensors import safe_open
+
+    header = read_header(path)
+    path, metadata, config, step = header.path, header.metadata, header.config, header.step
+    try:
+        epoch = int(metadata.get("epoch", 0))
+    except ValueError as exc:
+        raise GancliError(f"'{path}' has unreadable 'epoch' metadata ({_first_line(exc)}).") from exc
     tensors = {}
     try:
         with safe_open(str(path), framework="pt", device=map_location) as f:
@@ -225,3 +267,34 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, pre
             for name, value in optimizer.state.get(param, {}).items():
                 if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
                     optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+# --- training state: every module, optimiser and random stream of a task -----------------------
+
+
+def save_training_state(path: Path, task, config: TrainConfig, step: int, epoch: int, device_type: str, **extra: str) -> None:
+    """A checkpoint that resumes `task` exactly: its modules, optimisers and random streams."""
+    tensors = {f"{name}.{k}": v for name, module in task.modules.items() for k, v in module.state_dict().items()}
+    groups = {}
+    for name, optimizer in task.optimizers.items():
+        state, groups[f"{name}_param_groups"] = optimizer_tensors(optimizer, name)
+        tensors |= state
+    tensors |= {f"rng.{name}": state for name, state in task.rng_state().items()}
+    save_checkpoint(path, config, step, epoch, tensors, **groups, noise_device=device_type, **extra)
+
+
+def restore_training_state(checkpoint: Checkpoint, task, device_type: str, notices: list[str]) -> tuple[int, float]:
+    """Load `task`'s modules, optimisers and random streams; returns (step, seconds trained so far)."""
+    for name, module in task.modules.items():
+        load_state(module, checkpoint, name)
+    for name, optimizer in task.optimizers.items():
+        load_optimizer(optimizer, checkpoint, name)
+    saved_on = checkpoint.metadata.get("noise_device", "?")
+    state = checkpoint.group("rng") if saved_on == device_type else None  # RNG states do not carry across device types
+    if not task.set_rng_state(state or None, checkpoint.step):
+        notices.append(f"Resumed on {device_type}, saved on {saved_on}: the noise stream differs from an uninterrupted run.")
+    try:
+        return checkpoint.step, float(checkpoint.metadata.get("seconds", 0.0))
+    except ValueError:
+        return checkpoint.step, 0.0
+

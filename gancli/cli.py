@@ -1,4 +1,8 @@
-"""The `gancli` command line: a thin Typer layer over the core. Heavy imports live in the commands."""
+"""The `gancli` command line: a thin Typer layer over the core. Heavy imports live in the commands.
+
+Each command parses its options, makes one or two core calls and prints what was written.
+Options that several commands share are declared once below.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ from typing import Annotated, Optional
 import typer
 
 from gancli import __version__
+from gancli.config import AUGMENT_POLICY, EMA_DECAY
 from gancli.errors import GancliError, UsageError
 from gancli.models import ARCHITECTURES
 
 app = typer.Typer(
     name="gancli",
-    help="Train GANs and turn them into images: train, sample, interpolate, upscale, grid.",
+    help="Train GANs and turn them into images: train, sample, interpolate, eval, upscale, grid.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -24,6 +29,7 @@ app = typer.Typer(
 )
 
 Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)  # the registry decides the choices
+ARCH_HELP = "Model family: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values()) + "."
 
 
 class Upsample(str, Enum):
@@ -49,6 +55,31 @@ class Device(str, Enum):
     mps = "mps"
 
 
+class Method(str, Enum):
+    slerp = "slerp"
+    lerp = "lerp"
+
+
+class Extractor(str, Enum):
+    classifier = "classifier"
+    inception = "inception"
+
+
+class UpscaleMethod(str, Enum):
+    model = "model"
+    bicubic = "bicubic"
+    lanczos = "lanczos"
+
+
+# --- options several commands share ------------------------------------------------------------
+
+DeviceOption = Annotated[Device, typer.Option(help="Where to run the networks (under torchrun: one GPU per process, or the CPU).")]
+CheckpointOption = Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)]
+EmaOption = Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")]
+DataDirOption = Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)]
+MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gancli {__version__}")
@@ -65,161 +96,95 @@ def main_options(
         os.environ["GANCLI_DEBUG"] = "1"
 
 
-# Options that describe the model or its data: fixed by the checkpoint when resuming.
-MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir", "scale",
-                 "loss", "spectral_norm", "ema", "augment", "attention_size", "phase_steps")  # fmt: skip
-EMA_DECAY = 0.999
-AUGMENT_POLICY = "color,translation,cutout"
-
-
 @app.command()
 def train(
     ctx: typer.Context,
     dataset: Annotated[Optional[str], typer.Argument(help="mnist, fashion-mnist, cifar10, or a folder of images (sub-folders are classes).", show_default=False)] = None,
-    arch: Annotated[Arch, typer.Option(help="Model family.")] = "dcgan",
-    image_size: Annotated[Optional[int], typer.Option(help="Image side in pixels (default: the dataset's own, 64 for folders).", show_default=False)] = None,
-    upsample: Annotated[Upsample, typer.Option(help="dcgan generator: transposed convolutions or nearest upsample + 5x5 conv.")] = Upsample.transpose,
-    latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.")] = 100,
-    generator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the generator's last stage (ngf).")] = 64,
-    discriminator_width: Annotated[int, typer.Option(min=1, help="dcgan: channels of the discriminator's first stage (ndf).")] = 64,
-    phase_steps: Annotated[int, typer.Option(min=0, help="progan: steps per fade-in or stable phase (0: spread over the run).")] = 0,
-    attention_size: Annotated[int, typer.Option(min=0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).")] = 0,
-    scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.")] = 2,
-    content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.")] = 100.0,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Total training steps (overrides --epochs).", show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per step (32 gives small datasets more updates per epoch).")] = 32,
-    lr_g: Annotated[float, typer.Option(help="Generator learning rate (Adam).")] = 2e-4,
-    lr_d: Annotated[float, typer.Option(help="Discriminator learning rate (Adam).")] = 2e-4,
-    beta1: Annotated[float, typer.Option(help="Adam beta1, in [0, 1).")] = 0.5,
-    beta2: Annotated[float, typer.Option(help="Adam beta2, in [0, 1).")] = 0.999,
-    seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.")] = 0,
-    sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False)] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False)] = None,
-    loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).")] = Loss.bce,
-    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).")] = False,
-    ema: Annotated[bool, typer.Option("--ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.")] = False,
-    augment: Annotated[bool, typer.Option("--augment", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.")] = False,
-    eval_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps best.safetensors by FID.", show_default=False)] = None,
-    eval_n: Annotated[int, typer.Option(min=10, help="Images generated per --eval-every measurement.")] = 2000,
-    eval_classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint for --eval-every (gancli train DATA --arch classifier).", show_default=False)] = None,
-    precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).")] = Precision.fp32,
-    keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False)] = None,
-    device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).")] = Device.auto,
-    time_limit: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this many minutes (saved like a finished run).", show_default=False)] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False)] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False)] = None,
+    arch: Annotated[Arch, typer.Option(help=ARCH_HELP, rich_help_panel=MODEL)] = "dcgan",
+    image_size: Annotated[Optional[int], typer.Option(help="Image side in pixels (default: the dataset's own, 64 for folders).", show_default=False, rich_help_panel=MODEL)] = None,
+    upsample: Annotated[Upsample, typer.Option(help="dcgan, cdcgan generator: transposed convolutions or nearest upsample + 5x5 conv.", rich_help_panel=MODEL)] = Upsample.transpose,
+    latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.", rich_help_panel=MODEL)] = 100,
+    generator_width: Annotated[int, typer.Option(min=1, help="Channels of the generator's last stage (ngf).", rich_help_panel=MODEL)] = 64,
+    discriminator_width: Annotated[int, typer.Option(min=1, help="Channels of the discriminator's first stage (ndf).", rich_help_panel=MODEL)] = 64,
+    phase_steps: Annotated[int, typer.Option(min=0, help="progan: steps per fade-in or stable phase (0: spread over the run).", rich_help_panel=MODEL)] = 0,
+    attention_size: Annotated[int, typer.Option(min=0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).", rich_help_panel=MODEL)] = 0,
+    scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.", rich_help_panel=MODEL)] = 2,
+    content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.", rich_help_panel=MODEL)] = 100.0,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False, rich_help_panel=TRAINING)] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Total training steps (overrides --epochs).", show_default=False, rich_help_panel=TRAINING)] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step (32 gives small datasets more updates per epoch).", rich_help_panel=TRAINING)] = 32,
+    lr_g: Annotated[float, typer.Option(help="Generator learning rate (Adam).", rich_help_panel=TRAINING)] = 2e-4,
+    lr_d: Annotated[float, typer.Option(help="Discriminator learning rate (Adam).", rich_help_panel=TRAINING)] = 2e-4,
+    beta1: Annotated[float, typer.Option(help="Adam beta1, in [0, 1).", rich_help_panel=TRAINING)] = 0.5,
+    beta2: Annotated[float, typer.Option(help="Adam beta2, in [0, 1).", rich_help_panel=TRAINING)] = 0.999,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.", rich_help_panel=TRAINING)] = 0,
+    precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).", rich_help_panel=TRAINING)] = Precision.fp32,
+    device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).", rich_help_panel=TRAINING)] = Device.auto,
+    time_limit: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this many minutes (saved like a finished run).", show_default=False, rich_help_panel=TRAINING)] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).", rich_help_panel=TRAINING)] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False, rich_help_panel=TRAINING)] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False, rich_help_panel=TRAINING)] = None,
+    loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", rich_help_panel=RECIPE)] = Loss.bce,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).", rich_help_panel=RECIPE)] = False,
+    ema: Annotated[bool, typer.Option("--ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.", rich_help_panel=RECIPE)] = False,
+    augment: Annotated[bool, typer.Option("--augment", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.", rich_help_panel=RECIPE)] = False,
+    eval_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps best.safetensors by FID.", show_default=False, rich_help_panel=EVALUATION)] = None,
+    eval_n: Annotated[int, typer.Option(min=10, help="Images generated per --eval-every measurement.", rich_help_panel=EVALUATION)] = 2000,
+    eval_classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint for --eval-every (gancli train DATA --arch classifier).", show_default=False, rich_help_panel=EVALUATION)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False, rich_help_panel=OUTPUT)] = None,
+    sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False, rich_help_panel=OUTPUT)] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False, rich_help_panel=OUTPUT)] = None,
+    keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False, rich_help_panel=OUTPUT)] = None,
 ) -> None:
-    """Train a GAN on a dataset; writes checkpoints, sample grids and metrics.csv.
+    """Train a GAN (or an upscaler, or the dataset classifier); writes checkpoints, sample grids and metrics.csv.
 
-    Example: gancli train mnist --arch dcgan --epochs 5
-
-    Several GPUs or machines: torchrun --nproc-per-node N -m gancli train ... (--batch-size is per process).
+    Example: gancli train mnist --arch dcgan --epochs 5. Several GPUs: torchrun --nproc-per-node N -m gancli train ...
     """
-    from gancli import checkpoints, runs, training
-    from gancli.config import TrainConfig
-    from gancli.distributed import is_main_process
-    from gancli.data import check_dataset, native_image_size
-    from gancli.models import check_image_size, get_architecture, is_classifier, is_upscaler
+    from gancli import training
+    from gancli.config import plan_training
+    from gancli.images import check_writable
     from gancli.progress import TrainingDisplay
 
-    if epochs is not None and steps is not None:
-        raise UsageError("Give --epochs or --steps, not both.")
-    for flag, value in (("--lr-g", lr_g), ("--lr-d", lr_d)):
-        if not 0 < value < 1:
-            raise UsageError(f"{flag} {value} is out of range; use a learning rate above 0 and below 1, e.g. 0.0002.")
-    for flag, value in (("--beta1", beta1), ("--beta2", beta2)):
-        if not 0 <= value < 1:
-            raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
-    length = {"epochs": epochs, "steps": steps} if (epochs or steps) else {}  # one of them replaces the other
-    timing = {k: v for k, v in (("sample_every", sample_every), ("checkpoint_every", checkpoint_every), ("keep", keep), ("eval_every", eval_every)) if v is not None}
-    if eval_every is not None or eval_classifier is not None:
-        if eval_classifier is None:
-            raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {dataset or 'DATA'} --arch classifier'.")
-        timing |= {"eval_classifier": str(runs.resolve_checkpoint(eval_classifier)), "eval_n": eval_n}
-    checkpoint = None
-    if resume is not None:
-        checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(resume))
-        asked = dict(dataset=dataset, arch=getattr(arch, "value", arch), image_size=image_size, upsample=upsample.value,
-                     latent_dim=latent_dim, generator_width=generator_width, discriminator_width=discriminator_width,
-                     data_dir=str(data_dir) if data_dir else "", scale=scale, loss=loss.value, spectral_norm=spectral_norm,
-                     ema=EMA_DECAY if ema else 0.0, augment=AUGMENT_POLICY if augment else "", attention_size=attention_size,
-                     phase_steps=phase_steps)  # fmt: skip
-        for name in MODEL_OPTIONS:
-            given = ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
-            if given and asked[name] != getattr(checkpoint.config, name):
-                flag = "DATASET" if name == "dataset" else "--" + name.replace("_", "-")
-                raise UsageError(
-                    f"{flag} cannot change when resuming (the checkpoint has {getattr(checkpoint.config, name)!r}); "
-                    "drop it or start a new run."
-                )
-        config = checkpoint.config.with_changes(**length, **timing)
-        run_dir = out or runs.run_dir_of(checkpoint.path)
-    else:
-        if dataset is None:
-            raise UsageError("Missing DATASET: give mnist, fashion-mnist, cifar10 or a folder of images (or --resume RUN).")
-        check_dataset(dataset)
-        size = image_size or native_image_size(dataset)
-        check_image_size(arch.value, size)
-        recipe = [flag for flag, used in (("--loss", loss != Loss.bce), ("--spectral-norm", spectral_norm), ("--ema", ema),
-                                          ("--augment", augment), ("--eval-every", eval_every is not None)) if used]  # fmt: skip
-        if recipe and (is_upscaler(arch.value) or is_classifier(arch.value)):
-            raise UsageError(f"{', '.join(recipe)} apply to GANs, not to --arch {arch.value}; drop them.")
-        for flag, value, owner in (("--attention-size", attention_size, "sagan"), ("--phase-steps", phase_steps, "progan")):
-            if value and arch.value != owner:
-                raise UsageError(f"{flag} is for --arch {owner}, not {arch.value}; drop it.")
-        if is_upscaler(arch.value) and size < 2 * scale:
-            raise UsageError(f"--image-size {size} is too small to learn x{scale} upscaling; use at least {2 * scale}.")
-        config = TrainConfig(
-            arch=arch.value, dataset=dataset, image_size=size, upsample=upsample.value, latent_dim=latent_dim,
-            generator_width=generator_width, discriminator_width=discriminator_width, batch_size=batch_size,
-            lr_g=lr_g, lr_d=lr_d, beta1=beta1, beta2=beta2, seed=seed, scale=scale, content_weight=content_weight,
-            precision=precision.value, loss=loss.value, spectral_norm=spectral_norm, ema=EMA_DECAY if ema else 0.0,
-            augment=AUGMENT_POLICY if augment else "", data_dir=str(data_dir) if data_dir else "", **length, **timing,
-            attention_size=attention_size, phase_steps=phase_steps,
-        )  # fmt: skip
-        # the architecture's own defaults (sagan: hinge loss, two learning rates) for options not given
-        untouched = {k: v for k, v in get_architecture(arch.value).defaults if ctx.get_parameter_source(k).name in ("DEFAULT", "DEFAULT_MAP")}
-        config = config.with_changes(**untouched)
-        run_dir = out or runs.default_run_dir(dataset, arch.value)
-        if runs.last_checkpoint_path(run_dir).exists():
-            raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --out.")
-    _check_writable(run_dir)
-
+    given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+    config, run_dir, checkpoint = plan_training(ctx.params, given)
+    check_writable(run_dir)
     with TrainingDisplay() as display:
-        result = training.train(config, run_dir, device.value, reporter=display, resume=checkpoint, compile=compile,
-                                time_limit=time_limit * 60 if time_limit else None)
+        result = training.train(config, run_dir, device.value, display, checkpoint, compile, time_limit * 60 if time_limit else None)
+    _report_training(result, config, time_limit)
 
-    if not is_main_process():  # under torchrun, rank 0 reports for everyone
-        if result.interrupted:
-            raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
-        return
+
+def _report_training(result, config, time_limit: float | None) -> None:
+    """Where everything went and what to run next; rank 0 speaks for every torchrun process."""
+    from gancli.distributed import is_main_process
+    from gancli.progress import format_stats
+    from gancli.runs import Run
+
+    exit_code = {"SIGINT": 130, "SIGTERM": 143}.get(result.interrupted or "", 0)
+    if not is_main_process():
+        raise typer.Exit(exit_code)
+    run_dir = result.run_dir
     if result.last_row:
-        from gancli.progress import format_stats
-
-        typer.echo(f"Trained to step {result.step}/{result.total_steps} in {result.seconds:.1f} s; last {format_stats(result.last_row)}")
+        typer.echo(f"Trained to step {result.step}/{result.total_steps} in {result.seconds:.1f} s; last {format_stats(result.last_row, result.stats)}")
     typer.echo(f"Checkpoint: {result.checkpoint}")
     if result.last_sample:
         typer.echo(f"Samples:    {result.last_sample.parent}/ (latest {result.last_sample.name})")
-    typer.echo(f"Metrics:    {run_dir / 'metrics.csv'}")
+    typer.echo(f"Metrics:    {Run(run_dir).metrics}")
     if result.time_limited:
         typer.echo(f"Stopped at the --time-limit of {time_limit:g} min, at step {result.step} of {result.total_steps}. Continue with: gancli train --resume {run_dir}")
     if result.interrupted:
         typer.echo(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
-        raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
-    if is_classifier(config.arch):
-        typer.echo(f"Next:       gancli eval RUN --classifier {run_dir}   (RUN: a generator trained on {config.dataset})")
-    elif is_upscaler(config.arch):
-        typer.echo(f"Next:       gancli upscale IMAGES... --model {run_dir} --out upscaled/   (or --benchmark {config.dataset})")
-    else:
-        typer.echo(f"Next:       gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png")
+        raise typer.Exit(exit_code)
+    next_steps = {
+        "classifier": f"gancli eval RUN --classifier {run_dir}   (RUN: a generator trained on {config.dataset})",
+        "upscaler": f"gancli upscale IMAGES... --model {run_dir} --out upscaled/   (or --benchmark {config.dataset})",
+        "generator": f"gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png",
+    }
+    typer.echo(f"Next:       {next_steps[result.kind]}")
 
 
 @app.command()
 def sample(
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)] = None,
+    checkpoint: CheckpointOption = None,
     n: Annotated[Optional[int], typer.Option("--n", min=1, help="How many images (default: 64; with --label all, per class: 8).", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of the z stream; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Render these seeds' own latents, e.g. 0-24 or 3,7,42; files are named seed0042.png.", show_default=False)] = None,
@@ -230,8 +195,8 @@ def sample(
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], typer.Option(help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
     truncation: Annotated[Optional[float], typer.Option(min=0.0, max=2.0, help="stylegan: pull styles towards the average, e.g. 0.7 (1: off; lower: sharper, less varied).", show_default=False)] = None,
-    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")] = True,
-    device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
+    ema: EmaOption = True,
+    device: DeviceOption = Device.auto,
 ) -> None:
     """Generate images from a trained generator.
 
@@ -241,11 +206,10 @@ def sample(
     import random
     import time
 
-    import torch
     import torchvision.utils  # noqa: F401  imported before the clock starts: it alone takes about a second
 
-    from gancli import runs, sampling, training
-    from gancli.images import save_each, save_grid
+    from gancli import sampling
+    from gancli.images import check_writable
     from gancli.labels import ALL, parse_label
     from gancli.latent import parse_seeds
 
@@ -254,65 +218,43 @@ def sample(
     if per_class is not None and (out_dir is None or label is not None or seeds is not None or n is not None):
         raise UsageError("--per-class writes an ImageFolder tree: give it with --out-dir DIR and without --n, --label or --seeds.")
     seed_list = parse_seeds(seeds) if seeds is not None else None
-    path = runs.resolve_checkpoint(checkpoint)
-    dev = training.resolve_device(device.value)
-    generator, config = _load_model(path, dev, "generator", ema)
-    if truncation is not None:
-        if not hasattr(generator, "truncation"):
-            raise UsageError(f"--truncation needs a style-based generator; '{path}' is {config.arch} (train one with --arch stylegan).")
-        generator.truncation = truncation
-    if upscale is not None:
-        generator = _then_upscale(generator, config, upscale, dev)
-    conditional = getattr(generator, "conditional", False)
-    if (label is not None or per_class is not None) and not conditional:
-        flag = "--label" if label is not None else "--per-class"
-        raise UsageError(f"'{path}' is unconditional; drop {flag} or train with --arch cdcgan or cgan.")
+    model, generator = _open_generator(checkpoint, device, ema, upscale, truncation)
+    config = model.config
+    if (label is not None or per_class is not None) and not model.arch.conditional:
+        raise UsageError(f"'{model.path}' is unconditional; drop {'--label' if label is not None else '--per-class'} or train with --arch cdcgan or cgan.")
     class_index = None if label is None else ALL if label.lower() == ALL else parse_label(label, config.class_names)
-    if seed is None:
-        seed = random.randrange(2**31)
-    _check_writable(out_dir if out_dir is not None else out.parent)
+    seed = random.randrange(2**31) if seed is None else seed
+    check_writable(out_dir if out_dir is not None else out.parent)
     started = time.perf_counter()
-
     if per_class is not None:
-        count = sampling.export_image_folder(generator, config, per_class, seed, dev, out_dir)
+        count = sampling.export_image_folder(generator, config, per_class, seed, model.device, out_dir)
         what = f"{per_class} images for each of {config.num_classes} classes to {out_dir}/<class>/ (seed {seed})"
     elif seed_list is not None:
-        images = sampling.seed_images(generator, config, seed_list, dev, class_index)
-        if out_dir is not None:
-            names = [f"seed{s:04d}.png" for s in seed_list]
-            if class_index == ALL:
-                names = [f"{name}-seed{s:04d}.png" for name in config.class_names for s in seed_list]
-            save_each(images, [out_dir / name for name in names])
-            what = f"{out_dir / names[0]}" if len(names) == 1 else f"{len(names)} images to {out_dir}/ ({names[0]} ... {names[-1]})"
-        else:
-            columns = nrow or (len(seed_list) if class_index == ALL else None)
-            save_grid(images, out, nrow=columns)
-            what = f"a grid of {len(images)} images ({_layout(len(images), columns)}) to {out}"
-        count = len(images)
+        count, what = sampling.write_seeds(generator, config, seed_list, model.device, class_index, out, out_dir, nrow)
     else:
-        per_row = n or 8
-        count = per_row * config.num_classes if class_index == ALL else n or 64
-        columns = nrow or per_row if class_index == ALL else nrow
-        labels = sampling.stream_labels(config, count, class_index) if conditional else None
-        batches = sampling.generate(generator, config, count, seed, dev, labels)
-        if out_dir is not None:
-            written = 0
-            for batch in batches:
-                save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
-                written += len(batch)
-            what = f"{count} images to {out_dir}/ (seed {seed})"
-        else:
-            save_grid(torch.cat(list(batches)), out, nrow=columns)
-            what = f"a grid of {count} images ({_layout(count, columns)}) to {out} (seed {seed})"
+        count, what = sampling.write_stream(generator, config, n, seed, model.device, class_index, out, out_dir, nrow)
     seconds = time.perf_counter() - started
-    typer.echo(f"Wrote {what} in {seconds:.2f} s, {count / max(seconds, 1e-9):,.0f} images/s, from {path}")
-    if conditional and label is None and per_class is None:
+    typer.echo(f"Wrote {what} in {seconds:.2f} s, {count / max(seconds, 1e-9):,.0f} images/s, from {model.path}")
+    if model.arch.conditional and label is None and per_class is None:
         typer.echo(f"Labels: every class in turn ({', '.join(config.class_names)}); pick one with --label.")
 
 
-class Method(str, Enum):
-    slerp = "slerp"
-    lerp = "lerp"
+def _open_generator(checkpoint: Path | None, device: Device, ema: bool, upscale: Path | None = None, truncation: float | None = None):
+    """(the loaded model, the network to sample from): truncated and followed by an upscaler when asked."""
+    from gancli.loading import open_model
+
+    model = open_model(checkpoint, "generator", device.value, ema)
+    generator = model.net
+    if truncation is not None:
+        if not model.arch.truncation:
+            raise UsageError(f"--truncation needs a style-based generator; '{model.path}' is {model.config.arch} (train one with --arch stylegan).")
+        generator.truncation = truncation
+    if upscale is not None:
+        from gancli.upscaling import UpscaledGenerator
+
+        upscaler = open_model(upscale, "upscaler", device.value)
+        generator = UpscaledGenerator(generator, upscaler.net, upscaler.config.channels, upscaler.config.scale)
+    return model, generator
 
 
 @app.command()
@@ -320,7 +262,7 @@ def interpolate(
     seeds: Annotated[list[int], typer.Argument(help="Two or more seeds to walk through, in order.", show_default=False)],
     steps: Annotated[int, typer.Option(min=2, help="Images per segment in the grid, both ends included.")] = 8,
     method: Annotated[Method, typer.Option(help="slerp follows the sphere where Gaussian z live; lerp is a straight line.")] = Method.slerp,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)] = None,
+    checkpoint: CheckpointOption = None,
     out: Annotated[Path, typer.Option(help="Grid PNG to write: one row per segment.")] = Path("walk.png"),
     gif: Annotated[Optional[Path], typer.Option(help="Also write an animated GIF of the walk.", show_default=False)] = None,
     gif_steps: Annotated[int, typer.Option(min=2, help="Frames per segment in the GIF, both ends included.")] = 24,
@@ -330,17 +272,16 @@ def interpolate(
     labels: Annotated[Optional[str], typer.Option(help="Conditional models: one class per seed, e.g. --labels 3 8 (or 3,8); the class embedding moves too.", show_default=False)] = None,
     mix: Annotated[Optional[int], typer.Option(min=0, help="stylegan: instead of a walk, a style-mixing grid: per seed, its image, its coarse styles with this seed's fine ones, and this seed's image.", show_default=False)] = None,
     mix_layer: Annotated[Optional[int], typer.Option(min=1, help="--mix: the first styled layer that takes the fine seed's style (default 3: after 8x8's first convolution).", show_default=False)] = None,
-    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")] = True,
-    device: Annotated[Device, typer.Option(help="Where to run the generator.")] = Device.auto,
+    ema: EmaOption = True,
+    device: DeviceOption = Device.auto,
 ) -> None:
     """Walk the latent space through seeds: a grid with one row per segment, optionally a GIF.
 
     Example: gancli interpolate 1 2 3 --steps 8 --out walk.png --gif walk.gif;
     stylegan: gancli interpolate 1 2 3 --mix 7 --out mixing.png
     """
-    from gancli import runs, sampling, training
-    from gancli.images import save_gif, save_grid
-    from gancli.labels import parse_label, parse_label_list
+    from gancli import sampling
+    from gancli.images import check_writable, save_gif, save_grid
 
     if len(seeds) < 2 and mix is None:
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
@@ -348,48 +289,54 @@ def interpolate(
         raise UsageError("Seeds are whole numbers >= 0.")
     if label is not None and labels is not None:
         raise UsageError("Give --label (one class throughout) or --labels (one per seed), not both.")
-    path = runs.resolve_checkpoint(checkpoint)
-    dev = training.resolve_device(device.value)
-    generator, config = _load_model(path, dev, "generator", ema)
+    model, generator = _open_generator(checkpoint, device, ema)
     if mix is not None:
-        if not hasattr(generator, "mixed"):
-            raise UsageError(f"--mix needs a style-based generator; '{path}' is {config.arch} (train one with --arch stylegan).")
-        if mix_layer is not None and mix_layer >= generator.num_styles:
-            raise UsageError(f"--mix-layer {mix_layer} is past the last styled layer; use 1 to {generator.num_styles - 1}.")
-        _check_writable(out.parent)
-        images = sampling.style_mixing_grid(generator, config, list(seeds), mix, dev, mix_layer)
-        save_grid(images, out, nrow=3)
-        typer.echo(f"Wrote {out}: a row per seed ({', '.join(map(str, seeds))}): its image, its coarse styles with seed {mix}'s fine ones, seed {mix}'s image")
-        return
+        return _mixing_grid(model, seeds, mix, mix_layer, out)
     keyframes = seeds + [seeds[0]] if loop else list(seeds)
-    classes = None
-    if getattr(generator, "conditional", False):
-        if labels is not None:
-            classes = parse_label_list(labels, config.class_names)
-            if len(classes) != len(seeds):
-                raise UsageError(f"--labels gives {len(classes)} classes for {len(seeds)} seeds; give one class per seed.")
-        else:
-            classes = [parse_label(label, config.class_names) if label is not None else 0] * len(seeds)
-        classes = classes + [classes[0]] if loop else classes
-    elif label is not None or labels is not None:
-        raise UsageError(f"'{path}' is unconditional; drop --label/--labels or train with --arch cdcgan or cgan.")
-    _check_writable(out.parent)
-    images = sampling.walk(generator, config, keyframes, steps, method.value, dev, classes)
+    classes = _walk_classes(model, label, labels, len(seeds), loop)
+    check_writable(out.parent)
+    images = sampling.walk(generator, model.config, keyframes, steps, method.value, model.device, classes)
     save_grid(images, out, nrow=steps)
     typer.echo(f"Wrote {out}: {len(keyframes) - 1} row(s) of {steps} images ({method.value}) through seeds {', '.join(map(str, keyframes))}")
     if gif is not None:
-        _check_writable(gif.parent)
-        frames = sampling.walk(generator, config, keyframes, gif_steps, method.value, dev, classes)
+        check_writable(gif.parent)
+        frames = sampling.walk(generator, model.config, keyframes, gif_steps, method.value, model.device, classes)
         keep = [0] + [i for i in range(1, len(frames)) if i % gif_steps != 0]  # each segment's start repeats the last one's end
         save_gif(frames[keep], gif, fps)
         typer.echo(f"Wrote {gif}: {len(keep)} frames at {fps:g} fps")
     if classes is not None and labels is None:
-        typer.echo(f"Label: {config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
+        typer.echo(f"Label: {model.config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
 
 
-class Extractor(str, Enum):
-    classifier = "classifier"
-    inception = "inception"
+def _mixing_grid(model, seeds: list[int], mix: int, mix_layer: int | None, out: Path) -> None:
+    from gancli import sampling
+    from gancli.images import check_writable, save_grid
+
+    if not model.arch.mixing:
+        raise UsageError(f"--mix needs a style-based generator; '{model.path}' is {model.config.arch} (train one with --arch stylegan).")
+    if mix_layer is not None and mix_layer >= model.net.num_styles:
+        raise UsageError(f"--mix-layer {mix_layer} is past the last styled layer; use 1 to {model.net.num_styles - 1}.")
+    check_writable(out.parent)
+    save_grid(sampling.style_mixing_grid(model.net, model.config, list(seeds), mix, model.device, mix_layer), out, nrow=3)
+    typer.echo(f"Wrote {out}: a row per seed ({', '.join(map(str, seeds))}): its image, its coarse styles with seed {mix}'s fine ones, seed {mix}'s image")
+
+
+def _walk_classes(model, label: str | None, labels: str | None, count: int, loop: bool) -> list[int] | None:
+    """One class per keyframe for conditional generators (None for unconditional ones)."""
+    from gancli.labels import parse_label, parse_label_list
+
+    if not model.arch.conditional:
+        if label is not None or labels is not None:
+            raise UsageError(f"'{model.path}' is unconditional; drop --label/--labels or train with --arch cdcgan or cgan.")
+        return None
+    names = model.config.class_names
+    if labels is not None:
+        classes = parse_label_list(labels, names)
+        if len(classes) != count:
+            raise UsageError(f"--labels gives {len(classes)} classes for {count} seeds; give one class per seed.")
+    else:
+        classes = [parse_label(label, names) if label is not None else 0] * count
+    return classes + [classes[0]] if loop else classes
 
 
 @app.command("eval")
@@ -400,40 +347,34 @@ def evaluate(
     classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the newest one under runs/ trained on the same data).", show_default=False)] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(help="torchvision's inception_v3_google-0cc3c7bd.pth (default: the torch hub cache).", show_default=False)] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated images.")] = 0,
-    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: score the moving-average weights (or the last step's).")] = True,
+    ema: EmaOption = True,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where the dataset is found (default: the run's).", show_default=False)] = None,
-    device: Annotated[Device, typer.Option(help="Where to run the networks.")] = Device.auto,
+    device: DeviceOption = Device.auto,
 ) -> None:
     """Score a generator: FID, KID, precision/recall and class coverage against the real data.
 
     Example: gancli train mnist --arch classifier; gancli eval runs/mnist-dcgan-... --n 10000
     """
+    from gancli.evaluate import evaluate as run_evaluation
+    from gancli.features import open_extractor
+    from gancli.loading import open_model
+
+    model = open_model(checkpoint, "generator", device.value, ema)
+    config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
+    features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device)
+    result = run_evaluation(model.net, config, features, n, seed, model.device, config.data_dir or None)
+    _print_evaluation(model, result, n, seed)
+
+
+def _print_evaluation(model, result, n: int, seed: int) -> None:
+    """The scores next to the real-data floor, and a record appended to the run's eval.json."""
     import time
 
-    from gancli import runs, training
-    from gancli.evaluate import append_record, evaluate as run_evaluation
-    from gancli.features import ClassifierExtractor, InceptionExtractor
+    from gancli.evaluate import append_record, metric_text
+    from gancli.runs import Run, run_dir_of
 
-    path = runs.resolve_checkpoint(checkpoint)
-    dev = training.resolve_device(device.value)
-    generator, config = _load_model(path, dev, "generator", ema)
-    if extractor == Extractor.classifier:
-        from gancli.classify import check_matches
-
-        classifier_path = runs.resolve_checkpoint(classifier) if classifier else runs.newest_checkpoint(runs.RUNS_ROOT, "classifier", config.dataset)
-        features = ClassifierExtractor(classifier_path, dev)
-        check_matches(features.config, config.dataset)
-    else:
-        features = InceptionExtractor(inception_weights, dev)
-    if data_dir is not None:
-        config = config.with_changes(data_dir=str(data_dir))
-    result = run_evaluation(generator, config, features, n, seed, dev, config.data_dir or None)
-
-    from gancli.checkpoints import read_metadata
-
-    step = int(read_metadata(path).get("step", 0))
-    weights = getattr(generator, "weights_source", "last step")
-    typer.echo(f"Evaluated {path} (step {step}, {config.arch}, {weights} weights) with {n:,} generated images in {result.seconds:.1f} s")
+    config = model.config
+    typer.echo(f"Evaluated {model.path} (step {model.step}, {config.arch}, {model.weights} weights) with {n:,} generated images in {result.seconds:.1f} s")
     typer.echo(f"Extractor:  {result.extractor}")
     typer.echo(f"Real data:  {result.reference}")
     typer.echo(f"{'metric':<17}{'generated':>11}{'real floor':>12}")
@@ -441,31 +382,16 @@ def evaluate(
         if name in ("KID_std", "class_KL_max"):
             continue
         floor = result.floor.get(name)
-        shown = _metric_text(name, value, config)
-        typer.echo(f"{name:<17}{shown:>11}{_metric_text(name, floor, config) if floor is not None else '-':>12}")
-    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(path), "step": step, "n": n, "seed": seed,
-              "weights": weights, "extractor": result.extractor, "real_data": result.reference,
+        typer.echo(f"{name:<17}{metric_text(name, value, config):>11}{metric_text(name, floor, config) if floor is not None else '-':>12}")
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(model.path), "step": model.step, "n": n, "seed": seed,
+              "weights": model.weights, "extractor": result.extractor, "real_data": result.reference,
               "scores": result.scores, "real_floor": result.floor}  # fmt: skip
-    eval_json = runs.run_dir_of(path) / "eval.json"
+    eval_json = Run(run_dir_of(model.path)).evaluations
     try:
         append_record(eval_json, record)
         typer.echo(f"Appended to {eval_json}")
     except OSError as exc:
         typer.echo(f"Could not append to {eval_json} ({exc.strerror}); the scores above are not saved.", err=True)
-
-
-def _metric_text(name: str, value: float, config) -> str:
-    if name == "classes_covered":
-        return f"{value:.0f}/{config.num_classes}"
-    if name == "KID":
-        return f"{value:.5f}"
-    return f"{value:.3f}" if name != "FID" else f"{value:.2f}"
-
-
-class UpscaleMethod(str, Enum):
-    model = "model"
-    bicubic = "bicubic"
-    lanczos = "lanczos"
 
 
 @app.command()
@@ -478,7 +404,7 @@ def upscale(
     benchmark: Annotated[Optional[str], typer.Option(help="Instead: downscale these high-res images (a folder, or mnist / fashion-mnist / cifar10 for its test split), restore them, and print PSNR and SSIM against bicubic.", show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="--benchmark: use only the first N images.", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="--benchmark on a named dataset: where to find it.", show_default=False)] = None,
-    device: Annotated[Device, typer.Option(help="Where to run the model.")] = Device.auto,
+    device: DeviceOption = Device.auto,
 ) -> None:
     """Make images larger with a trained upscaler (srcnn, upgan) or a classical filter.
 
@@ -486,72 +412,50 @@ def upscale(
     """
     import math
 
-    from gancli import runs, superres, training
-    from gancli.images import expand_image_paths, load_image, save_each
+    from gancli.device import resolve_device
+    from gancli.images import check_writable, expand_image_paths
+    from gancli.loading import open_model
+    from gancli.upscaling import upscale_files
 
     if benchmark is None and not inputs:
         raise UsageError("Give images to upscale (files, folders or globs), or --benchmark DIR_OR_DATASET.")
     if benchmark is not None and inputs:
         raise UsageError("--benchmark measures on its own images; drop the INPUTS or drop --benchmark.")
-    dev = training.resolve_device(device.value)
-    upscaler, channels, passes, model_scale, source = None, 0, 1, scale or 2, method.value
+    upscaler, passes, model_scale, source = None, 1, scale or 2, method.value
     if method == UpscaleMethod.model:
-        path = runs.resolve_checkpoint(model, kind="upscaler")
-        upscaler, config = _load_model(path, dev, "upscaler")
-        channels, model_scale = config.channels, config.scale
+        upscaler = open_model(model, "upscaler", device.value)
+        model_scale = upscaler.config.scale
         passes = round(math.log(scale or model_scale, model_scale))
         if model_scale**passes != (scale or model_scale):
-            raise UsageError(f"--scale {scale} cannot be reached with the x{model_scale} model '{path}'; use a power of {model_scale}.")
-        source = f"{config.arch} x{model_scale} from {path}" + (f", applied {passes} times" if passes > 1 else "")
+            raise UsageError(f"--scale {scale} cannot be reached with the x{model_scale} model '{upscaler.path}'; use a power of {model_scale}.")
+        source = f"{upscaler.config.arch} x{model_scale} from {upscaler.path}" + (f", applied {passes} times" if passes > 1 else "")
     elif model is not None:
         raise UsageError(f"--model goes with --method model; drop it to use {method.value}.")
-    total = model_scale**passes
-
     if benchmark is not None:
-        if upscaler is None:
-            raise UsageError("--benchmark compares a trained upscaler with bicubic; give --model (and no --method).")
-        images, what = _benchmark_images(benchmark, data_dir, limit)
-        scores = superres.benchmark(upscaler, channels, model_scale, passes, images, dev)
-        typer.echo(f"Benchmark: {len(images)} images ({what}) downscaled x{total} with antialiased bicubic, then restored")
-        typer.echo(f"{'method':<28}{'PSNR (dB)':>10}{'SSIM':>9}")
-        for name, label in (("bicubic", "bicubic"), ("model", source.split(' from ')[0])):
-            typer.echo(f"{label:<28}{scores[name]['PSNR']:>10.2f}{scores[name]['SSIM']:>9.4f}")
-        gain_p = scores["model"]["PSNR"] - scores["bicubic"]["PSNR"]
-        gain_s = scores["model"]["SSIM"] - scores["bicubic"]["SSIM"]
-        typer.echo(f"{'model - bicubic':<28}{gain_p:>+10.2f}{gain_s:>+9.4f}")
-        return
-
+        return _upscale_benchmark(upscaler, passes, benchmark, data_dir, limit, source)
     paths = expand_image_paths(inputs)
-    _check_writable(out)
-    for path in paths:
-        image = load_image(path)
-        if upscaler is not None:
-            result = superres.upscale_image(upscaler, channels, image, passes, model_scale, dev)
-        else:
-            result = _classical_upscale(image, total, method.value)
-        save_each(result.unsqueeze(0), [out / f"{path.stem}.png"])
-    typer.echo(f"Wrote {len(paths)} image(s) x{total} to {out}/ ({source})")
+    check_writable(out)
+    net, channels = (upscaler.net, upscaler.config.channels) if upscaler else (None, 0)
+    dev = upscaler.device if upscaler else resolve_device(device.value)
+    upscale_files(paths, out, model_scale**passes, net, channels, passes, model_scale, method.value, dev)
+    typer.echo(f"Wrote {len(paths)} image(s) x{model_scale**passes} to {out}/ ({source})")
 
 
-def _benchmark_images(source: str, data_dir: Path | None, limit: int | None):
-    from gancli.data import NAMED_DATASETS, load_test_images
-    from gancli.images import expand_image_paths, load_image
+def _upscale_benchmark(upscaler, passes: int, source: str, data_dir: Path | None, limit: int | None, label: str) -> None:
+    from gancli.upscaling import benchmark, benchmark_images
 
-    if source in NAMED_DATASETS:
-        images, what = load_test_images(source, data_dir)
-        images = images[:limit] if limit else images
-        return list(images), what
-    paths = expand_image_paths([source])[:limit]
-    return [load_image(p) for p in paths], f"from {source}"
-
-
-def _classical_upscale(image, scale: int, method: str):
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor, to_pil_image
-
-    picture = to_pil_image(image)
-    filters = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
-    return pil_to_tensor(picture.resize((picture.width * scale, picture.height * scale), filters[method]))
+    if upscaler is None:
+        raise UsageError("--benchmark compares a trained upscaler with bicubic; give --model (and no --method).")
+    images, what = benchmark_images(source, data_dir, limit)
+    scale = upscaler.config.scale
+    scores = benchmark(upscaler.net, upscaler.config.channels, scale, passes, images, upscaler.device)
+    typer.echo(f"Benchmark: {len(images)} images ({what}) downscaled x{scale**passes} with antialiased bicubic, then restored")
+    typer.echo(f"{'method':<28}{'PSNR (dB)':>10}{'SSIM':>9}")
+    for name, shown in (("bicubic", "bicubic"), ("model", label.split(" from ")[0])):
+        typer.echo(f"{shown:<28}{scores[name]['PSNR']:>10.2f}{scores[name]['SSIM']:>9.4f}")
+    gain_p = scores["model"]["PSNR"] - scores["bicubic"]["PSNR"]
+    gain_s = scores["model"]["SSIM"] - scores["bicubic"]["SSIM"]
+    typer.echo(f"{'model - bicubic':<28}{gain_p:>+10.2f}{gain_s:>+9.4f}")
 
 
 @app.command()
@@ -565,62 +469,15 @@ def grid(
 
     Example: gancli grid runs/r1/samples/*.png --out progress.png --nrow 4
     """
-    from gancli.images import expand_image_paths, load_images_like_first, save_grid
+    from gancli.images import check_writable, expand_image_paths, grid_layout, load_images_like_first, save_grid
 
     paths = expand_image_paths(images)
-    _check_writable(out.parent)
-    tensors = load_images_like_first(paths)
-    save_grid(tensors, out, nrow=nrow, padding=padding)
-    typer.echo(f"Wrote a grid of {len(paths)} images ({_layout(len(paths), nrow)}) to {out}")
+    check_writable(out.parent)
+    save_grid(load_images_like_first(paths), out, nrow=nrow, padding=padding)
+    typer.echo(f"Wrote a grid of {len(paths)} images ({grid_layout(len(paths), nrow)}) to {out}")
 
 
-def _load_model(path: Path, device, kind: str, ema: bool = True):
-    """Load a checkpoint's model, refusing the wrong kind with the command to use instead."""
-    import json
-
-    from gancli import sampling
-    from gancli.checkpoints import read_metadata
-    from gancli.models import get_architecture
-
-    arch = json.loads(read_metadata(path).get("config", "{}")).get("arch", "")
-    actual = get_architecture(arch).kind
-    if actual != kind:
-        if actual == "upscaler":
-            raise UsageError(f"'{path}' is an upscaler ({arch}), not a generator; use it with gancli upscale --model {path} or sample --upscale {path}.")
-        if actual == "classifier":
-            raise UsageError(f"'{path}' is a classifier, not a {kind}; use it with gancli eval --classifier {path}.")
-        raise UsageError(f"'{path}' is a generator ({arch}), not an upscaler; use it with gancli sample, or train one with --arch srcnn.")
-    return sampling.load_generator(path, device, ema=ema)
-
-
-def _then_upscale(generator, config, upscale_path: Path, device):
-    """Wrap a generator so that its images come out through an upscaler (generate small, then upscale)."""
-    from gancli import runs
-    from gancli.superres import UpscaledGenerator
-
-    path = runs.resolve_checkpoint(upscale_path, kind="upscaler")
-    upscaler, up_config = _load_model(path, device, "upscaler")
-    return UpscaledGenerator(generator, upscaler, up_config.channels, up_config.scale)
-
-
-def _layout(n: int, nrow: int | None) -> str:
-    from gancli.images import square_nrow
-
-    columns = min(nrow or square_nrow(n), n)
-    rows = -(-n // columns)
-    return f"{columns} per row, {rows} row{'s' if rows > 1 else ''}"
-
-
-def _check_writable(folder: Path) -> None:
-    """Fail early, before any work, when `folder` cannot be created or written."""
-    folder = Path(folder) if str(folder) else Path(".")
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"Cannot write to '{folder}': '{existing}' is a file; choose another path.")
-    if not os.access(existing, os.W_OK):
-        raise UsageError(f"Cannot write to '{folder}': permission denied; choose another path.")
+# --- running the app ---------------------------------------------------------------------------
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -649,10 +506,14 @@ def run(argv: list[str] | None = None) -> int:
             raise
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except Exception as exc:  # unexpected: still one line unless debugging
+    except Exception as exc:  # unexpected: a bug, said in one line with where the traceback went
         if debug:
             raise
-        print(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", file=sys.stderr)
+        from gancli.errors import save_traceback
+
+        where = save_traceback(exc)
+        how = f"the full traceback is in {where}" if where else "run again with --debug to see the traceback"
+        print(f"Error: unexpected {type(exc).__name__} ({exc}); this is a bug in gancli: {how}.", file=sys.stderr)
         return 1
 
 

@@ -1,15 +1,28 @@
-"""TrainConfig: every setting of a training run, from command-line flag to checkpoint metadata."""
+"""TrainConfig: every setting of a training run, from command-line flag to checkpoint metadata.
+
+plan_training() is the one place that turns `gancli train`'s options into a config: range checks,
+the architecture's options and defaults, and what may not change when resuming.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum
+
+from gancli.errors import GancliError, UsageError
 
 # Pixel values live in [-1, 1] inside every model (tanh output); stored in checkpoints so that
 # a future normalisation change cannot be misread.
 NORMALISATION = "[-1,1]"
 
 DEFAULT_EPOCHS = 5
+EMA_DECAY = 0.999  # --ema
+AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.augment)
+
+# Options that describe the model or its data: fixed by the checkpoint when resuming.
+MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir",
+                 "scale", "loss", "spectral_norm", "ema", "augment", "attention_size", "phase_steps")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,3 +83,100 @@ class TrainConfig:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
+
+
+# --- from `gancli train` options to a config ----------------------------------------------------
+
+
+def plan_training(options: dict, given: set[str]):
+    """(config, run directory, checkpoint to resume or None) for `gancli train`.
+
+    Args:
+        options: every `gancli train` option by its parameter name (Enums allowed).
+        given: the names the user actually typed; the others hold defaults.
+    """
+    from gancli import checkpoints, runs
+
+    o = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    _check_ranges(o)
+    changes = {"epochs": o["epochs"], "steps": o["steps"]} if (o["epochs"] or o["steps"]) else {}  # one replaces the other
+    changes |= {k: o[k] for k in ("sample_every", "checkpoint_every", "keep", "eval_every") if o[k] is not None}
+    if o["eval_every"] is not None or o["eval_classifier"] is not None:
+        if o["eval_classifier"] is None:
+            raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {o['dataset'] or 'DATA'} --arch classifier'.")
+        changes |= {"eval_classifier": str(runs.resolve_checkpoint(o["eval_classifier"])), "eval_n": o["eval_n"]}
+    model = _model_values(o)
+    if o["resume"] is not None:
+        checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(o["resume"]))
+        for name in MODEL_OPTIONS:
+            stored = getattr(checkpoint.config, name)
+            if name in given and model[name] != stored:
+                flag = "DATASET" if name == "dataset" else "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} cannot change when resuming (the checkpoint has {stored!r}); drop it or start a new run.")
+        return checkpoint.config.with_changes(**changes), o["out"] or runs.run_dir_of(checkpoint.path), checkpoint
+    config = _new_config(o, given, model, changes)
+    run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
+    if runs.last_checkpoint_path(run_dir).exists():
+        raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --out.")
+    return config, run_dir, None
+
+
+def _check_ranges(o: dict) -> None:
+    if o["epochs"] is not None and o["steps"] is not None:
+        raise UsageError("Give --epochs or --steps, not both.")
+    for flag, value in (("--lr-g", o["lr_g"]), ("--lr-d", o["lr_d"])):
+        if not 0 < value < 1:
+            raise UsageError(f"{flag} {value} is out of range; use a learning rate above 0 and below 1, e.g. 0.0002.")
+    for flag, value in (("--beta1", o["beta1"]), ("--beta2", o["beta2"])):
+        if not 0 <= value < 1:
+            raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
+
+
+def _model_values(o: dict) -> dict:
+    """The model options as TrainConfig stores them (flags become a decay and a policy)."""
+    values = {name: o[name] for name in MODEL_OPTIONS}
+    return values | dict(data_dir=str(o["data_dir"]) if o["data_dir"] else "", ema=EMA_DECAY if o["ema"] else 0.0,
+                         augment=AUGMENT_POLICY if o["augment"] else "")  # fmt: skip
+
+
+def _new_config(o: dict, given: set[str], model: dict, changes: dict) -> TrainConfig:
+    from gancli.data import check_dataset, native_image_size
+    from gancli.models import OWNED_OPTIONS, RECIPE_OPTIONS, check_image_size, get_architecture, owners
+
+    if o["dataset"] is None:
+        raise UsageError("Missing DATASET: give mnist, fashion-mnist, cifar10 or a folder of images (or --resume RUN).")
+    check_dataset(o["dataset"])
+    arch = get_architecture(o["arch"])
+    size = o["image_size"] or native_image_size(o["dataset"])
+    check_image_size(arch.name, size)
+    refused = [name for name in OWNED_OPTIONS if name in given and not arch.takes(name)]
+    recipe = [name for name in RECIPE_OPTIONS if name in refused]
+    if recipe:
+        raise UsageError(f"{', '.join(_flag(n) for n in recipe)} apply to GANs, not to --arch {arch.name}; drop them.")
+    if refused:
+        raise UsageError(f"{_flag(refused[0])} is for --arch {', '.join(owners(refused[0]))}, not {arch.name}; drop it.")
+    if arch.kind == "upscaler" and size < 2 * o["scale"]:
+        raise UsageError(f"--image-size {size} is too small to learn x{o['scale']} upscaling; use at least {2 * o['scale']}.")
+    training = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "seed", "content_weight", "precision")
+    config = TrainConfig(**model | {k: o[k] for k in training} | changes | {"image_size": size})
+    return config.with_changes(**{k: v for k, v in arch.defaults if k not in given})  # the arch's own defaults
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def fit_to_data(config: TrainConfig, dataset, resumed: bool) -> tuple[TrainConfig, list[str]]:
+    """Channels and classes follow the data; the batch size shrinks for tiny datasets."""
+    notices = list(dataset.notices)
+    if resumed and (config.channels, tuple(config.class_names)) != (dataset.channels, dataset.class_names):
+        raise GancliError(
+            f"The data in '{config.dataset}' no longer matches the checkpoint ({dataset.channels} channels, "
+            f"{len(dataset.class_names)} classes vs {config.channels} and {config.num_classes}); restore it or start a new run."
+        )
+    changes = dict(channels=dataset.channels, class_names=dataset.class_names, num_classes=len(dataset.class_names))
+    if config.batch_size > len(dataset):
+        notices.append(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); using {len(dataset)}.")
+        changes["batch_size"] = len(dataset)
+    return config.with_changes(**changes), notices
+

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ from gancli import metrics
 from gancli.config import TrainConfig
 from gancli.data import is_named_dataset, load_dataset, load_test_images, resize_images
 from gancli.errors import UsageError
+from gancli.models import get_architecture
 
 DEFAULT_N = 10_000
 SCORE_NAMES = ("FID", "KID", "precision", "recall")  # the metrics every extractor gives
@@ -45,7 +46,6 @@ class Evaluation:
     n: int
     reference: str
     seconds: float
-    extra: dict = field(default_factory=dict)
 
 
 def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -110,8 +110,7 @@ def generated_features(generator, config: TrainConfig, extractor, n: int, seed: 
     """Features, predicted classes and requested classes of n generated images, streamed in batches."""
     from gancli.sampling import generate, stream_labels
 
-    conditional = getattr(generator, "conditional", False)
-    asked = stream_labels(config, n, None) if conditional else None
+    asked = stream_labels(config, n, None) if get_architecture(config.arch).conditional else None
     feats, classes = [], []
     for batch in generate(generator, config, n, seed, device, asked):
         f, c = extractor(batch)
@@ -132,6 +131,15 @@ def evaluate(generator, config: TrainConfig, extractor, n: int = DEFAULT_N, seed
         if asked is not None:
             scores["class_accuracy"] = float((predicted == asked).float().mean())
     return Evaluation(scores, real.floor, extractor.identity, n, real.description, time.perf_counter() - started)
+
+
+def metric_text(name: str, value: float, config: TrainConfig) -> str:
+    """A score as `gancli eval` prints it."""
+    if name == "classes_covered":
+        return f"{value:.0f}/{config.num_classes}"
+    if name == "KID":
+        return f"{value:.5f}"
+    return f"{value:.3f}" if name != "FID" else f"{value:.2f}"
 
 
 def append_record(path: Path, record: dict) -> None:

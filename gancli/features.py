@@ -130,3 +130,17 @@ class InceptionExtractor:
             x = _as_float(batch, 3, INCEPTION_SIZE, self.device).add(1).div(2)  # [0, 1], as ToTensor gives
             feats.append(self.net((x - mean) / std).cpu())
         return torch.cat(feats), None
+
+
+def open_extractor(kind: str, dataset: str, classifier: Path | None, inception_weights: Path | None, device: torch.device):
+    """`gancli eval`'s feature space: a classifier trained on `dataset` (given, or the newest under runs/), or Inception-v3."""
+    if kind == "inception":
+        return InceptionExtractor(inception_weights, device)
+    from gancli import runs
+    from gancli.classify import check_matches
+
+    path = runs.resolve_checkpoint(classifier, kind="classifier") if classifier else runs.newest_checkpoint(runs.RUNS_ROOT, "classifier", dataset)
+    extractor = ClassifierExtractor(path, device)
+    check_matches(extractor.config, dataset)
+    return extractor
+

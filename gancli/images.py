@@ -22,6 +22,27 @@ def square_nrow(n: int) -> int:
     return max(1, math.ceil(math.sqrt(n)))
 
 
+def grid_layout(n: int, nrow: int | None) -> str:
+    """How a grid of n images is laid out, in words: '5 per row, 5 rows'."""
+    columns = min(nrow or square_nrow(n), n)
+    rows = -(-n // columns)
+    return f"{columns} per row, {rows} row{'s' if rows > 1 else ''}"
+
+
+def check_writable(folder: Path) -> None:
+    """Fail early, before any work, when `folder` cannot be created or written."""
+    import os
+
+    folder = Path(folder) if str(folder) else Path(".")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"Cannot write to '{folder}': '{existing}' is a file; choose another path.")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"Cannot write to '{folder}': permission denied; choose another path.")
+
+
 def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, padding: int = 2) -> None:
     """Save uint8 images (N, C, H, W) as one grid PNG."""
     from torchvision.utils import save_image

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("bce", "hinge", "wgan-gp")
 GP_WEIGHT = 10.0
 DRIFT_WEIGHT = 1e-3  # keeps the critic's outputs near 0 so they stay finite (Karras et al., 2018)
 

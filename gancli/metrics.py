@@ -1,6 +1,7 @@
-"""Sample-quality metrics on feature vectors: FID, KID, precision/recall, class coverage.
+"""Image-quality metrics: FID, KID, precision/recall and class coverage on feature vectors (the features
+come from gancli.features), and PSNR/SSIM between image pairs (upscalers).
 
-Pure tensor maths, computed in float64 where it matters; the features come from gancli.features.
+Pure tensor maths, computed in float64 where it matters.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,3 +93,42 @@ def class_coverage(predicted: torch.Tensor, num_classes: int, min_share: float =
     kl = float((p[nonzero] * (p[nonzero] * num_classes).log()).sum())
     covered = int((p >= min_share / num_classes).sum())
     return {"classes_covered": covered, "class_KL": kl, "class_KL_max": math.log(num_classes)}
+
+
+# --- pixel fidelity: restored images against their originals ---------------------------------
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of images in [-1, 1], over the whole batch."""
+    mse = F.mse_loss((a.clamp(-1, 1) + 1) / 2, (b.clamp(-1, 1) + 1) / 2).item()
+    return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
+
+
+def psnr_each(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of each image pair (B,), images in [-1, 1]; identical pairs give 100 dB."""
+    mse = (((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2) ** 2).flatten(1).double().mean(1)
+    return 10 * torch.log10(1 / mse.clamp_min(1e-10))
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ssim_each(a, b).mean().item()
+
+
+def ssim_each(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Structural similarity (Wang et al., 2004) of each image pair (B,), images in [-1, 1]: 11x11
+    Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per channel on the valid region, then averaged."""
+    x, y = (a.clamp(-1, 1).double() + 1) / 2, (b.clamp(-1, 1).double() + 1) / 2
+    size = min(11, x.shape[-1], x.shape[-2])
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2).expand(x.shape[1], 1, size, size).contiguous()
+
+    def blur(t):
+        return F.conv2d(t, window, groups=x.shape[1])
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return index.flatten(1).mean(1)

@@ -12,26 +12,11 @@ from rich.text import Text
 PLAIN_INTERVAL_S = 10.0
 
 
-def format_stats(stats: dict[str, float]) -> str:
-    """GANs: loss_D, loss_G, D(x), and D(G(z)) as seen in the D step and in the G step, spelled out
-    (no "a / b"). Upscalers: their losses and the held-out PSNR next to bicubic's."""
-    if "D_x" in stats:
-        text = (
-            f"loss_D {stats['loss_D']:.3f}  loss_G {stats['loss_G']:.3f}  D(x) {stats['D_x']:.3f}  "
-            f"D(G(z)) in D step {stats['D_G_z1']:.3f}, in G step {stats['D_G_z2']:.3f}"
-        )
-        if "resolution" in stats:  # progan: where the growth schedule is
-            text += f"  {round(stats['resolution'])}x{round(stats['resolution'])} alpha {stats['alpha']:.2f}"
-        if stats.get("FID") is not None:  # measured every --eval-every steps
-            text += f"  FID {stats['FID']:.2f}"
-            if stats.get("classes_covered") is not None:
-                text += f"  classes {stats['classes_covered']:.0f}"
-        return text
-    bookkeeping = ("step", "epoch", "images_per_s", "seconds")
-    parts = [f"{name} {value:.4g}" for name, value in stats.items() if not name.startswith("PSNR") and name not in bookkeeping and value is not None]
-    if "PSNR" in stats:
-        parts.append(f"PSNR {stats['PSNR']:.2f} dB (bicubic {stats['PSNR_bicubic']:.2f} dB)")
-    return "  ".join(parts)
+def format_stats(values: dict[str, float | None], stats) -> str:
+    """The values of a task's shown Stat declarations, labelled (no "a / b"): loss_D 0.693  D(x) 0.500 ...
+
+    Scores not measured yet (None) are left out."""
+    return "  ".join(stat.show(values[stat.name]) for stat in stats if stat.shown and values.get(stat.name) is not None)
 
 
 def format_eta(seconds: float) -> str:
@@ -63,6 +48,7 @@ class TrainingDisplay:
         for notice in plan.notices:
             self.console.print(f"[yellow]Note:[/] {notice}")
         self.total = plan.total_steps
+        self.stats = plan.stats
         self.start_step = plan.start_step
         self.started = time.perf_counter()
         if self.console.is_terminal:
@@ -85,7 +71,7 @@ class TrainingDisplay:
     def update(self, p) -> None:
         if self.live is not None:
             self.progress.update(self.task, completed=p.step, epoch=p.epoch, speed=p.images_per_s)
-            self.stats_line.plain = format_stats(p.stats)
+            self.stats_line.plain = format_stats(p.stats, self.stats)
             return
         now = time.perf_counter()
         if now - self.last_plain >= PLAIN_INTERVAL_S or p.step == p.total_steps:
@@ -93,7 +79,7 @@ class TrainingDisplay:
             done = p.step - self.start_step
             eta = (now - self.started) / done * (p.total_steps - p.step) if done else 0.0
             self.console.print(
-                f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {format_stats(p.stats)}  "
+                f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {format_stats(p.stats, self.stats)}  "
                 f"{p.images_per_s:,.0f} img/s  ETA {format_eta(eta)}",
                 highlight=False,
                 markup=False,

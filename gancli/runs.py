@@ -1,8 +1,16 @@
-"""Run directories: where a training run keeps its files, and finding checkpoints in them."""
+"""Run directories: the one place that knows a run's file names, and finding checkpoints in runs.
+
+    runs/<dataset>-<arch>-<time>/
+      config.json  metrics.csv  metrics.png  progress.gif  eval.json
+      samples/step_000200.png
+      checkpoints/last.safetensors  best.safetensors  step_001000.safetensors
+"""
 
 from __future__ import annotations
 
+import csv
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from gancli.errors import GancliError, UsageError
@@ -10,6 +18,65 @@ from gancli.errors import GancliError, UsageError
 RUNS_ROOT = Path("runs")
 CHECKPOINTS = "checkpoints"
 LAST = "last.safetensors"
+BEST = "best.safetensors"  # the checkpoint with the best held-out metric, for tasks with a best_metric
+
+
+@dataclass(frozen=True)
+class Run:
+    """The files of one run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def metrics_plot(self) -> Path:
+        return self.root / "metrics.png"
+
+    @property
+    def progress_gif(self) -> Path:
+        return self.root / "progress.gif"
+
+    @property
+    def evaluations(self) -> Path:
+        return self.root / "eval.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    def sample(self, step: int) -> Path:
+        return self.samples / f"step_{step:06d}.png"
+
+    def sample_grids(self) -> list[Path]:
+        return sorted(self.samples.glob("step_*.png"))
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / LAST
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / BEST
+
+    def periodic(self, step: int) -> Path:
+        return self.checkpoints / f"step_{step:06d}.safetensors"
+
+    def prune_periodic(self, keep: int | None) -> None:
+        """Keep only the newest `keep` step_*.safetensors (None or 0: keep all)."""
+        if keep:
+            for old in sorted(self.checkpoints.glob("step_*.safetensors"))[:-keep]:
+                old.unlink(missing_ok=True)
 
 
 def default_run_dir(dataset: str, arch: str) -> Path:
@@ -18,7 +85,7 @@ def default_run_dir(dataset: str, arch: str) -> Path:
 
 
 def last_checkpoint_path(run_dir: Path) -> Path:
-    return run_dir / CHECKPOINTS / LAST
+    return Run(Path(run_dir)).last
 
 
 def resolve_checkpoint(path: Path | None, kind: str = "generator") -> Path:
@@ -41,9 +108,15 @@ def resolve_checkpoint(path: Path | None, kind: str = "generator") -> Path:
 def newest_checkpoint(root: Path, kind: str = "generator", dataset: str | None = None) -> Path:
     """The newest last.safetensors under root/*/checkpoints/ whose model is a `kind` ("generator", "upscaler",
     "classifier"), trained on `dataset` when one is given."""
+    from gancli.checkpoints import read_header
+
     candidates = sorted(root.glob(f"*/{CHECKPOINTS}/{LAST}") if root.is_dir() else [], key=lambda p: p.stat().st_mtime, reverse=True)
     for path in candidates:
-        if checkpoint_kind(path) == kind and (dataset is None or checkpoint_dataset(path) == dataset):
+        try:
+            header = read_header(path)
+        except GancliError:
+            continue  # unreadable or foreign: not a candidate
+        if header.kind == kind and (dataset is None or header.config.dataset == dataset):
             return path
     if kind == "classifier":
         raise GancliError(
@@ -55,31 +128,31 @@ def newest_checkpoint(root: Path, kind: str = "generator", dataset: str | None =
     raise GancliError(f"No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.")
 
 
-def checkpoint_kind(path: Path) -> str | None:
-    """"generator" or "upscaler" for a readable gancli checkpoint, None otherwise."""
-    import json
-
-    from gancli.checkpoints import read_metadata
-    from gancli.models import ARCHITECTURES
-
-    try:
-        arch = json.loads(read_metadata(path)["config"]).get("arch", "")
-    except (GancliError, ValueError):
-        return None
-    return ARCHITECTURES[arch].kind if arch in ARCHITECTURES else None
-
-
-def checkpoint_dataset(path: Path) -> str | None:
-    import json
-
-    from gancli.checkpoints import read_metadata
-
-    try:
-        return json.loads(read_metadata(path)["config"]).get("dataset")
-    except (GancliError, ValueError, KeyError):
-        return None
-
-
 def run_dir_of(checkpoint: Path) -> Path:
     """The run directory a checkpoint belongs to (runs/x/checkpoints/last.safetensors -> runs/x)."""
     return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint.parent
+
+
+class MetricsLog:
+    """metrics.csv, one row per --sample-every steps; resuming drops rows past the resumed step."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], truncate_after: int):
+        self.path, self.columns = path, columns
+        rows = []
+        if path.exists() and truncate_after > 0:
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= truncate_after]
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, row: dict) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.columns).writerow({k: _fmt(row.get(k)) for k in self.columns})
+
+
+def _fmt(value) -> str:
+    if value is None:  # not measured at this row (e.g. FID between --eval-every steps)
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:.6g}"

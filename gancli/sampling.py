@@ -7,29 +7,14 @@ from pathlib import Path
 
 import torch
 
-from gancli import checkpoints
 from gancli.config import TrainConfig
 from gancli.images import to_uint8
 from gancli.latent import latent_batches
-from gancli.models import build_generator
+from gancli.models import get_architecture
 
 # Fixed so that --n N --seed S gives the same images whatever the device or memory: the z
 # stream is drawn, and run through the generator, in batches of this size.
 SAMPLE_BATCH = 256
-
-
-def load_generator(path: Path, device: torch.device, ema: bool = True) -> tuple[torch.nn.Module, TrainConfig]:
-    """The generator of a checkpoint, in eval mode on `device`, and its config.
-
-    With `ema` (the default) a run trained with --ema gives its moving-average weights, which
-    sample better; ema=False gives the raw weights of the last step.
-    """
-    checkpoint = checkpoints.load_checkpoint(path, prefixes=("generator", "generator_ema"))
-    generator = build_generator(checkpoint.config)
-    prefix = "generator_ema" if ema and checkpoint.group("generator_ema") else "generator"
-    checkpoints.load_state(generator, checkpoint, prefix)
-    generator.weights_source = "EMA" if prefix == "generator_ema" else "last step"
-    return generator.to(device).eval(), checkpoint.config
 
 
 @torch.no_grad()
@@ -125,7 +110,7 @@ def seed_images(generator, config: TrainConfig, seeds: list[int], device, label:
     from gancli.latent import seed_latents
 
     z = seed_latents(seeds, config.latent_dim)
-    if not getattr(generator, "conditional", False):
+    if not get_architecture(config.arch).conditional:
         return render(generator, z, device)
     if label == ALL:
         return render(generator, z.repeat(config.num_classes, 1), device, labels=class_rows(config.num_classes, len(seeds)))
@@ -175,3 +160,45 @@ def style_mixing_grid(generator, config: TrainConfig, seeds: list[int], fine_see
         coarse = seed_latent(seed, config.latent_dim).unsqueeze(0).to(device)
         rows += [generator(coarse), generator.mixed(coarse, fine, crossover), generator(fine)]
     return to_uint8(torch.cat(rows))
+
+
+# --- writing what `gancli sample` asks for ------------------------------------------------------
+
+
+def write_seeds(generator, config: TrainConfig, seeds: list[int], device, class_index, out: Path, out_dir: Path | None, nrow: int | None) -> tuple[int, str]:
+    """Each seed's exact image, as one grid (`out`) or one file per seed in `out_dir`; returns (count, what was written)."""
+    from gancli.images import grid_layout, save_each, save_grid
+    from gancli.labels import ALL
+
+    images = seed_images(generator, config, seeds, device, class_index)
+    if out_dir is not None:
+        names = [f"seed{s:04d}.png" for s in seeds]
+        if class_index == ALL:
+            names = [f"{name}-seed{s:04d}.png" for name in config.class_names for s in seeds]
+        save_each(images, [out_dir / name for name in names])
+        return len(images), f"{out_dir / names[0]}" if len(names) == 1 else f"{len(names)} images to {out_dir}/ ({names[0]} ... {names[-1]})"
+    columns = nrow or (len(seeds) if class_index == ALL else None)
+    save_grid(images, out, nrow=columns)
+    return len(images), f"a grid of {len(images)} images ({grid_layout(len(images), columns)}) to {out}"
+
+
+def write_stream(generator, config: TrainConfig, n: int | None, seed: int, device, class_index, out: Path, out_dir: Path | None,
+                 nrow: int | None) -> tuple[int, str]:  # fmt: skip
+    """`n` images of one seeded stream (with --label all: n per class), as a grid or files 00000.png ...; returns (count, what)."""
+    from gancli.images import grid_layout, save_each, save_grid
+    from gancli.labels import ALL
+
+    per_row = n or 8
+    count = per_row * config.num_classes if class_index == ALL else n or 64
+    columns = nrow or per_row if class_index == ALL else nrow
+    labels = stream_labels(config, count, class_index) if get_architecture(config.arch).conditional else None
+    batches = generate(generator, config, count, seed, device, labels)
+    if out_dir is not None:
+        written = 0
+        for batch in batches:
+            save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
+            written += len(batch)
+        return count, f"{count} images to {out_dir}/ (seed {seed})"
+    save_grid(torch.cat(list(batches)), out, nrow=columns)
+    return count, f"a grid of {count} images ({grid_layout(count, columns)}) to {out} (seed {seed})"
+

@@ -7,29 +7,30 @@ its install weight.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 MAX_GIF_FRAMES = 120
 FRAME_MS = 250
 LAST_FRAME_MS = 2000
-PANELS = (
-    ("losses", ("loss_D", "loss_G")),
-    ("discriminator outputs", ("D_x", "D_G_z1", "D_G_z2")),
-)
-LEGEND = {"loss_D": "loss_D", "loss_G": "loss_G", "D_x": "D(x)", "D_G_z1": "D(G(z)) in D step", "D_G_z2": "D(G(z)) in G step"}
-COLOURS = {"loss_D": (214, 39, 40), "loss_G": (31, 119, 180), "D_x": (44, 160, 44), "D_G_z1": (255, 127, 14), "D_G_z2": (148, 103, 189)}
+PALETTE = ((214, 39, 40), (31, 119, 180), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127))
 
 
-def write_training_visuals(run_dir: Path) -> None:
-    """Write progress.gif and metrics.png into `run_dir` from what the run has saved so far."""
-    frames = sorted((run_dir / "samples").glob("step_*.png"))
+def write_training_visuals(run, stats) -> dict[str, list[str]]:
+    """Write progress.gif and metrics.png of a run (a gancli.runs.Run) from what it has saved so far.
+
+    `stats` are the task's Stat declarations: each with a panel is plotted there. Returns the
+    columns drawn per panel (those with at least one value).
+    """
+    frames = run.sample_grids()
     if frames:
-        write_progress_gif(frames, run_dir / "progress.gif")
-    metrics = run_dir / "metrics.csv"
-    if metrics.exists():
-        write_metrics_plot(metrics, run_dir / "metrics.png")
+        write_progress_gif(frames, run.progress_gif)
+    if not run.metrics.exists():
+        return {}
+    return write_metrics_plot(run.metrics, run.metrics_plot, stats)
 
 
 def write_progress_gif(frames: list[Path], out: Path) -> None:
@@ -50,51 +51,79 @@ def write_progress_gif(frames: list[Path], out: Path) -> None:
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
 
 
-def read_metrics(path: Path) -> dict[str, list[float]]:
+def read_metrics(path: Path) -> dict[str, list[float | None]]:
+    """metrics.csv as columns, rows aligned: None where a row has no number."""
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    columns: dict[str, list[float]] = {}
+    columns: dict[str, list[float | None]] = {}
     for row in rows:
         for key, value in row.items():
             try:
                 columns.setdefault(key, []).append(float(value))
             except (TypeError, ValueError):
-                pass
+                columns.setdefault(key, []).append(None)
     return columns
 
 
-def write_metrics_plot(metrics: Path, out: Path, width: int = 800, panel_height: int = 240) -> None:
-    """Two panels against step: loss_D and loss_G; D(x) and D(G(z)) in the D and G steps."""
+def panels_of(stats) -> dict[str, list]:
+    """Stat declarations grouped by their panel title, in declaration order."""
+    panels: dict[str, list] = {}
+    for stat in stats:
+        if stat.panel is not None:
+            panels.setdefault(stat.panel, []).append(stat)
+    return panels
+
+
+def write_metrics_plot(metrics: Path, out: Path, stats, width: int = 800, panel_height: int = 240) -> dict[str, list[str]]:
+    """One panel per Stat.panel, each stat's column against step; returns the columns drawn per panel."""
     columns = read_metrics(metrics)
-    steps = columns.get("step", [])
-    image = Image.new("RGB", (width, panel_height * len(PANELS)), "white")
+    panels = panels_of(stats)
+    colours = {stat.name: PALETTE[i % len(PALETTE)] for i, stat in enumerate(s for group in panels.values() for s in group)}
+    image = Image.new("RGB", (width, panel_height * max(1, len(panels))), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
-    for i, (title, names) in enumerate(PANELS):
+    drawn: dict[str, list[str]] = {}
+    for i, (title, group) in enumerate(panels.items()):
         top = i * panel_height
         box = (60, top + 24, width - 20, top + panel_height - 30)  # plotting area: left, top, right, bottom
-        values = [v for n in names for v in columns.get(n, [])]
+        series = {s.name: _points(columns, s.name) for s in group}
+        values = [v for points in series.values() for _, v in points]
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
-        if names[0].startswith("D_"):
-            low, high = 0.0, 1.0  # probabilities: a fixed scale reads better
+        if all(s.bounds for s in group):  # probabilities: a fixed scale reads better
+            low, high = min(s.bounds[0] for s in group), max(s.bounds[1] for s in group)
         if high - low < 1e-9:
             low, high = low - 0.5, high + 0.5
-        _axes(draw, font, box, steps, low, high, title)
-        x_of = _scale(steps[0], steps[-1], box[0], box[2]) if steps else None
-        y_of = _scale(low, high, box[3], box[1])
+        steps = [x for points in series.values() for x, _ in points]
+        first, last = (min(steps), max(steps)) if steps else (0.0, 1.0)
+        _axes(draw, font, box, first, last, low, high, title)
+        x_of, y_of = _scale(first, last, box[0], box[2]), _scale(low, high, box[3], box[1])
         legend_x = box[0] + 8
-        for name in names:
-            ys = columns.get(name, [])
-            if x_of and len(ys) == len(steps):
-                points = [(x_of(s), y_of(v)) for s, v in zip(steps, ys)]
-                if len(points) == 1:
-                    draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=COLOURS[name])
-                else:
-                    draw.line(points, fill=COLOURS[name], width=2)
-            draw.line([(legend_x, top + 12), (legend_x + 18, top + 12)], fill=COLOURS[name], width=3)
-            draw.text((legend_x + 22, top + 6), LEGEND[name], fill="black", font=font)
-            legend_x += 40 + 7 * len(LEGEND[name])
-    image.save(out)
+        for stat in group:
+            points = [(x_of(x), y_of(v)) for x, v in series[stat.name]]
+            if len(points) == 1:
+                draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colours[stat.name])
+            elif points:
+                draw.line(points, fill=colours[stat.name], width=2)
+            if len(points) >= 2:  # a curve, not a lone dot
+                drawn.setdefault(title, []).append(stat.name)
+            draw.line([(legend_x, top + 12), (legend_x + 18, top + 12)], fill=colours[stat.name], width=3)
+            draw.text((legend_x + 22, top + 6), stat.legend, fill="black", font=font)
+            legend_x += 40 + 7 * len(stat.legend)
+    info = PngInfo()  # what was drawn, readable without looking at pixels (tests, scripts)
+    info.add_text("gancli:series", json.dumps(drawn))
+    image.save(out, pnginfo=info)
+    return drawn
+
+
+def plotted_series(plot: Path) -> dict[str, list[str]]:
+    """The columns a metrics.png drew, per panel (from its PNG text chunk)."""
+    with Image.open(plot) as image:
+        return json.loads(image.text.get("gancli:series", "{}"))
+
+
+def _points(columns: dict[str, list[float | None]], name: str) -> list[tuple[float, float]]:
+    """(step, value) where the column has a value (scores are empty between measurements)."""
+    return [(x, v) for x, v in zip(columns.get("step", []), columns.get(name, [])) if x is not None and v is not None]
 
 
 def _scale(a: float, b: float, pa: float, pb: float):
@@ -102,7 +131,7 @@ def _scale(a: float, b: float, pa: float, pb: float):
     return lambda v: pa + (v - a) / span * (pb - pa)
 
 
-def _axes(draw, font, box, steps, low, high, title) -> None:
+def _axes(draw, font, box, first, last, low, high, title) -> None:
     left, top, right, bottom = box
     draw.rectangle(box, outline=(120, 120, 120))
     draw.text((right - 7 * len(title), top - 18), title, fill=(80, 80, 80), font=font)
@@ -112,10 +141,10 @@ def _axes(draw, font, box, steps, low, high, title) -> None:
         y = y_of(value)
         draw.line([(left - 4, y), (left, y)], fill=(120, 120, 120))
         draw.text((4, y - 6), f"{value:.2f}", fill="black", font=font)
-    if steps:
-        x_of = _scale(steps[0], steps[-1], left, right)
+    if last > first:
+        x_of = _scale(first, last, left, right)
         for k in range(5):
-            step = steps[0] + (steps[-1] - steps[0]) * k / 4
+            step = first + (last - first) * k / 4
             x = x_of(step)
             draw.line([(x, bottom), (x, bottom + 4)], fill=(120, 120, 120))
             draw.text((x - 12, bottom + 6), f"{step:.0f}", fill="black", font=font)

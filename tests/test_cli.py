@@ -8,7 +8,7 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
 from gancli import checkpoints
-from gancli.training import METRICS_COLUMNS
+METRICS_COLUMNS = ("step", "epoch", "loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2", "images_per_s", "seconds")
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
 

@@ -61,7 +61,7 @@ def test_progan_trains_through_its_schedule_resumes_mid_growth_and_samples(cli, 
     assert checkpoint.tensors["generator.step"].item() == 6 and checkpoint.config.phase_steps == 4
     resumed = cli("train", "--resume", "mid", "--steps", "10")
     assert resumed.code == 0, resumed.err
-    assert "8x8 alpha" in resumed.err  # step 6..10 of phases of 4: fading in 8x8, then stable
+    assert "8x8  alpha" in resumed.err  # step 6..10 of phases of 4: fading in 8x8, then stable
     assert checkpoints.load_checkpoint(isolated / "mid" / "checkpoints" / "last.safetensors").tensors["generator.step"].item() == 10
     assert cli("sample", "--checkpoint", "mid", "--n", "4", "--seed", "0", "--out", "s.png").code == 0
     assert cli("interpolate", "0", "1", "--steps", "3", "--checkpoint", "mid", "--out", "w.png").code == 0

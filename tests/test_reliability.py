@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gancli import checkpoints
-from gancli.training import GANTask
+from gancli.tasks.gan import GANTask
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
 
@@ -56,7 +56,7 @@ def test_non_finite_losses_stop_and_keep_the_last_good_checkpoint(cli, isolated,
 def test_non_finite_weights_are_never_saved(cli, isolated, monkeypatch):
     def poison(task, stats):
         with torch.no_grad():
-            next(task.generator.parameters()).fill_(float("inf"))
+            next(task.modules["generator"].parameters()).fill_(float("inf"))
         return stats.nan_to_num()
 
     break_step(monkeypatch, 3, poison)

@@ -7,7 +7,8 @@ from PIL import Image
 from gancli import checkpoints
 from gancli.config import TrainConfig
 from gancli.models import build_generator
-from gancli.superres import degrade, psnr, psnr_each, quantize, ssim, upscale_tensor
+from gancli.metrics import psnr, psnr_each, ssim
+from gancli.upscaling import degrade, quantize, upscale_tensor
 from tests.conftest import train_once
 
 FAST = ["--batch-size", "16", "--device", "cpu"]

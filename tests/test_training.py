@@ -6,7 +6,8 @@ from gancli import checkpoints
 
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator
-from gancli.training import conditional_labels, epoch_order, mode_seeking_penalty, train_step
+from gancli.tasks.gan import conditional_labels, mode_seeking_penalty, train_step
+from gancli.training import epoch_order
 
 
 def nets(arch):
@@ -59,12 +60,12 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
 
 
 def test_bf16_autocast_step(monkeypatch):
-    from gancli import training
+    from gancli import device as devices
 
-    monkeypatch.setattr(training, "bf16_supported", lambda device: True)  # CPU autocast runs bf16 in software anyway
+    monkeypatch.setattr(devices, "bf16_supported", lambda device: True)  # CPU autocast runs bf16 in software anyway
     g, d, opt_g, opt_d = nets("dcgan")
     stats = train_step(torch.rand(4, 1, 28, 28) * 2 - 1, g, d, opt_g, opt_d, torch.randn(4, 100), None,
-                       training.precision_context("bf16", torch.device("cpu")))  # fmt: skip
+                       devices.precision_context("bf16", torch.device("cpu")))  # fmt: skip
     assert stats.dtype == torch.float32 and torch.isfinite(stats).all()
     assert all(p.dtype == torch.float32 for p in g.parameters())  # weights stay fp32; only the maths is bf16
 
@@ -72,12 +73,12 @@ def test_bf16_autocast_step(monkeypatch):
 def test_bf16_without_hardware_support_is_a_usage_error(monkeypatch):
     import pytest
 
-    from gancli import training
+    from gancli import device as devices
     from gancli.errors import UsageError
 
-    monkeypatch.setattr(training, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(devices, "bf16_supported", lambda device: False)
     with pytest.raises(UsageError, match="--precision bf16 needs bf16 hardware support"):
-        training.precision_context("bf16", torch.device("cpu"))
+        devices.precision_context("bf16", torch.device("cpu"))
 
 
 def test_compile_keeps_the_checkpoint_plain(cli, isolated, monkeypatch):

@@ -1,8 +1,9 @@
-"""The architecture registry: the one place that maps an --arch name to its model module.
+"""The architecture registry: the one place that says what an --arch is and how it differs.
 
-Each entry names a module and its generator and discriminator classes, both built from a
-TrainConfig. Conditional ones take labels: G(z, y), D(x, y). The registry itself imports no
-torch, so the command line can list architectures instantly.
+Each entry names its model module and classes (built from a TrainConfig), the task that trains it
+(gancli/tasks/<task>.py), its capabilities, the options only it uses, its training defaults and an
+optional schedule hook. The loop, the CLI and sampling ask the entry, never the name. The registry
+itself imports no torch, so the command line can list architectures instantly.
 """
 
 from __future__ import annotations
@@ -12,51 +13,76 @@ from dataclasses import dataclass
 
 from gancli.errors import UsageError
 
+# Options of the adversarial recipe: every GAN takes them, upscalers and the classifier do not.
+RECIPE_OPTIONS = ("loss", "spectral_norm", "ema", "augment", "eval_every")
+
 
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    module: str  # import path of the module with the two classes
-    summary: str
-    image_sizes: tuple[int, ...] | None  # None: any size
+    module: str  # import path of the module with the classes
+    summary: str  # one line, shown in `gancli train --help`
+    image_sizes: tuple[int, ...] | None  # None: any size from 4 to max_image_size
+    task: str = "gan"  # the training task: a module of gancli.tasks
+    kind: str = "generator"  # what a checkpoint holds: "generator" (z -> image), "upscaler", "classifier"
     conditional: bool = False  # needs class labels: G(z, y), D(x, y)
+    truncation: bool = False  # `sample --truncation`: styles pulled towards the average
+    mixing: bool = False  # `interpolate --mix`: style mixing between seeds
+    growth: bool = False  # grows through resolutions while training (G and D are models.progan.Progressive)
+    options: tuple[str, ...] = ()  # TrainConfig fields that only some architectures use, and this one does
+    defaults: tuple[tuple[str, object], ...] = ()  # TrainConfig values it trains with unless told otherwise
+    schedule: str | None = None  # a function of `module`: (config, total_steps, notices) -> config, run before training
     generator: str = "Generator"
-    discriminator: str | None = "Discriminator"  # None: trained without one (srcnn)
-    kind: str = "generator"  # "generator": z -> image; "upscaler": low-res -> high-res image; "classifier": image -> class
+    discriminator: str | None = "Discriminator"  # None: trained without one
     max_image_size: int = 128  # for image_sizes None
-    defaults: tuple[tuple[str, object], ...] = ()  # TrainConfig values this architecture trains with unless told otherwise
 
     def classes(self):
         module = importlib.import_module(self.module)
         return getattr(module, self.generator), getattr(module, self.discriminator) if self.discriminator else None
 
+    def prepare(self, config, total_steps: int, notices: list[str]):
+        """The config this architecture trains with for a run of `total_steps` (progan fits its growth into it)."""
+        if self.schedule is None:
+            return config
+        return getattr(importlib.import_module(self.module), self.schedule)(config, total_steps, notices)
+
+    def takes(self, option: str) -> bool:
+        return option in self.options or option not in OWNED_OPTIONS
+
 
 DCGAN_SIZES = (28, 32, 64, 128)
+_GAN = RECIPE_OPTIONS
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
-        Architecture("gan", "gancli.models.mlp", "classic fully-connected GAN (Goodfellow et al., 2014)", None),
-        Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", DCGAN_SIZES),
+        Architecture("gan", "gancli.models.mlp", "classic fully-connected GAN (Goodfellow et al., 2014)", None, options=_GAN),
+        Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", DCGAN_SIZES,
+                     options=_GAN + ("upsample",)),
         Architecture("sagan", "gancli.models.sagan", "self-attention GAN (Zhang et al., 2019): hinge loss, spectral norm, two learning rates",
-                     DCGAN_SIZES, defaults=(("loss", "hinge"), ("lr_g", 1e-4), ("lr_d", 4e-4), ("beta1", 0.0), ("beta2", 0.9))),
+                     DCGAN_SIZES, options=_GAN + ("attention_size",),
+                     defaults=(("loss", "hinge"), ("lr_g", 1e-4), ("lr_d", 4e-4), ("beta1", 0.0), ("beta2", 0.9))),
         Architecture("progan", "gancli.models.progan", "progressive growing GAN (Karras et al., 2018): 4x4 upwards, fade-in, WGAN-GP",
-                     (32, 64, 128), defaults=(("loss", "wgan-gp"), ("lr_g", 1e-3), ("lr_d", 1e-3), ("beta1", 0.0), ("beta2", 0.99))),
+                     (32, 64, 128), growth=True, options=_GAN + ("phase_steps",), schedule="spread_growth",
+                     defaults=(("loss", "wgan-gp"), ("lr_g", 1e-3), ("lr_d", 1e-3), ("beta1", 0.0), ("beta2", 0.99))),
         Architecture("stylegan", "gancli.models.stylegan", "style-based generator (Karras et al., 2019-20): mapping network, modulated convolutions, noise, style mixing",
-                     (32, 64, 128), defaults=(("lr_g", 1e-3), ("lr_d", 1e-3), ("beta1", 0.0), ("beta2", 0.99))),
+                     (32, 64, 128), truncation=True, mixing=True, options=_GAN,
+                     defaults=(("lr_g", 1e-3), ("lr_d", 1e-3), ("beta1", 0.0), ("beta2", 0.99))),
         Architecture("cgan", "gancli.models.conditional", "conditional fully-connected GAN (Mirza & Osindero, 2014)", None,
-                     conditional=True, generator="CGANGenerator", discriminator="CGANDiscriminator"),
+                     conditional=True, options=_GAN, generator="CGANGenerator", discriminator="CGANDiscriminator"),
         Architecture("cdcgan", "gancli.models.conditional", "conditional DCGAN", DCGAN_SIZES,
-                     conditional=True, generator="CDCGANGenerator", discriminator="CDCGANDiscriminator"),
-        Architecture("srcnn", "gancli.models.srcnn", "SRCNN super-resolution (Dong et al., 2014)", None,
-                     generator="Upscaler", discriminator=None, kind="upscaler", max_image_size=512),
-        Architecture("upgan", "gancli.models.upgan", "adversarial up-sampler: a multi-stage GAN's second stage", None,
-                     generator="Upscaler", kind="upscaler", max_image_size=512),
+                     conditional=True, options=_GAN + ("upsample",), generator="CDCGANGenerator", discriminator="CDCGANDiscriminator"),
+        Architecture("srcnn", "gancli.models.srcnn", "SRCNN super-resolution (Dong et al., 2014)", None, task="upscaler", kind="upscaler",
+                     options=("scale",), generator="Upscaler", discriminator=None, max_image_size=512),
+        Architecture("upgan", "gancli.models.upgan", "adversarial up-sampler: a multi-stage GAN's second stage", None, task="upscaler",
+                     kind="upscaler", options=("scale", "content_weight"), generator="Upscaler", max_image_size=512),
         Architecture("classifier", "gancli.models.classifier", "dataset classifier: offline features and labels for gancli eval", None,
-                     generator="Classifier", discriminator=None, kind="classifier"),
+                     task="classifier", kind="classifier", generator="Classifier", discriminator=None),
     )  # fmt: skip
 }
 
+# Options some architectures use and others refuse: the union of every entry's `options`.
+OWNED_OPTIONS = tuple(dict.fromkeys(o for a in ARCHITECTURES.values() for o in a.options))
 
 
 def get_architecture(name: str) -> Architecture:
@@ -64,6 +90,11 @@ def get_architecture(name: str) -> Architecture:
         return ARCHITECTURES[name]
     except KeyError:
         raise UsageError(f"Unknown architecture '{name}'; use one of: {', '.join(ARCHITECTURES)}.") from None
+
+
+def owners(option: str) -> list[str]:
+    """The architectures that use `option`."""
+    return [a.name for a in ARCHITECTURES.values() if option in a.options]
 
 
 def check_image_size(arch: str, image_size: int) -> None:
@@ -77,21 +108,9 @@ def check_image_size(arch: str, image_size: int) -> None:
         raise UsageError(f"--image-size {image_size} is out of range for {arch}; use 4 to {spec.max_image_size}.")
 
 
-def is_upscaler(arch: str) -> bool:
-    return get_architecture(arch).kind == "upscaler"
-
-
-def is_classifier(arch: str) -> bool:
-    return get_architecture(arch).kind == "classifier"
-
-
-def is_conditional(arch: str) -> bool:
-    return get_architecture(arch).conditional
-
-
 def check_classes(arch: str, num_classes: int, dataset: str) -> None:
     """Conditional architectures need at least two classes in the data."""
-    if is_conditional(arch) and num_classes < 2:
+    if get_architecture(arch).conditional and num_classes < 2:
         raise UsageError(
             f"--arch {arch} needs labelled data, but '{dataset}' has {num_classes} classes; use mnist, "
             "fashion-mnist, cifar10 or a folder with one sub-folder per class (or an unconditional --arch)."

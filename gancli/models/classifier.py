@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gancli.models.stochastic import Dropout
+
 FEATURES = 128
 
 
@@ -25,7 +27,7 @@ class Classifier(nn.Module):
             nn.AdaptiveAvgPool2d(4), nn.Flatten(),
             nn.Linear(64 * 16, FEATURES), nn.ReLU(True),
         )  # fmt: skip
-        self.dropout = nn.Dropout(0.3)  # training only: features and logits at eval time are deterministic
+        self.dropout = Dropout(0.3)  # training only: features and logits at eval time are deterministic
         self.head = nn.Linear(FEATURES, max(config.num_classes, 2))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

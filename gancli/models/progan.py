@@ -21,9 +21,6 @@ from torch import nn
 
 from gancli.errors import UsageError
 
-PROGAN_SIZES = (32, 64, 128)  # 4 x 2^k; 32 keeps tests small
-
-
 def resolutions(image_size: int) -> list[int]:
     sizes = [4]
     while sizes[-1] < image_size:
@@ -31,6 +28,16 @@ def resolutions(image_size: int) -> list[int]:
     if sizes[-1] != image_size:
         raise UsageError(f"--image-size {image_size} is not 4 x a power of two; progan grows to 32, 64 or 128.")
     return sizes
+
+
+def spread_growth(config, total_steps: int, notices: list[str]):
+    """With no --phase-steps: fit the whole schedule (a stable 4x4 phase, then fade-in + stable per doubling) into the run."""
+    if config.phase_steps:
+        return config
+    levels = len(resolutions(config.image_size))
+    phase = max(1, math.ceil(total_steps / (2 * levels - 1)))
+    notices.append(f"progan grows 4x4 -> {config.image_size}x{config.image_size} in {2 * levels - 1} phases of {phase} steps (--phase-steps).")
+    return config.with_changes(phase_steps=phase)
 
 
 def growth(step: int, phase_steps: int, levels: int) -> tuple[int, float]:
@@ -110,6 +117,10 @@ class Progressive(nn.Module):
 
     def growth(self) -> tuple[int, float]:
         return growth(int(self.step), self.phase_steps, len(self.sizes))
+
+    def advance(self) -> None:
+        """One training step done: move along the schedule."""
+        self.step += 1
 
     @property
     def resolution(self) -> int:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gancli.models.progan import EqualLinear, minibatch_stddev, pixel_norm, resolutions, widths
+from gancli.models.stochastic import Stochastic
 
 STYLE_DIM = 128  # CPU-sized (the paper's 512)
 MAPPING_LAYERS = 4  # (the paper's 8)
@@ -49,7 +50,7 @@ class ModulatedConv2d(nn.Module):
         return out
 
 
-class StyledLayer(nn.Module):
+class StyledLayer(Stochastic):
     """Modulated 3x3 convolution, then noise (scaled per channel), bias and LeakyReLU.
 
     Training draws fresh noise every call; in eval mode the layer uses a fixed noise map kept in
@@ -65,12 +66,12 @@ class StyledLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         x = self.conv(x, w)
-        noise = torch.randn(x.shape[0], 1, *x.shape[-2:], device=x.device, dtype=x.dtype) if self.training else self.fixed_noise
+        noise = torch.randn(x.shape[0], 1, *x.shape[-2:], device=x.device, generator=self.random).to(x.dtype) if self.training else self.fixed_noise
         x = x + self.noise_strength.view(1, -1, 1, 1) * noise
         return F.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2) * math.sqrt(2)
 
 
-class Generator(nn.Module):
+class Generator(Stochastic):
     """z (B, latent_dim) -> image (B, C, S, S); forward_w(ws) renders given per-layer styles."""
 
     def __init__(self, config):
@@ -101,10 +102,13 @@ class Generator(nn.Module):
             with torch.no_grad():
                 self.w_average.lerp_(w.detach().mean(0), 1 - W_AVERAGE_DECAY)
         ws = w.unsqueeze(1).repeat(1, self.num_styles, 1)
-        if self.training and self.mixing_probability > 0 and torch.rand(()) < self.mixing_probability:
-            other = self.map(torch.randn_like(z))
-            crossover = int(torch.randint(1, self.num_styles, ()))
-            ws[:, crossover:] = other.unsqueeze(1)
+        if self.training and self.mixing_probability > 0:
+            # one draw decides both whether and where to mix (a single host sync per step)
+            u = float(torch.rand((), device=z.device, generator=self.random))
+            if u < self.mixing_probability:
+                other = self.map(torch.randn(z.shape, device=z.device, generator=self.random).to(z.dtype))
+                crossover = 1 + int(u / self.mixing_probability * (self.num_styles - 1))
+                ws[:, crossover:] = other.unsqueeze(1)
         if self.truncation != 1.0:
             ws = self.w_average.lerp(ws, self.truncation)
         return ws

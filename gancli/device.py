@@ -1,0 +1,68 @@
+"""Where and how the networks run: the device, bf16 autocast, fused Adam and torch.compile."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+from gancli.errors import UsageError
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; explicit names are checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or --device auto.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps was asked for but Apple's MPS is not available; use --device cpu or --device auto.")
+    if name not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {name} is unknown; use auto, cpu, cuda or mps.")
+    return torch.device(name)
+
+
+def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam with the fused implementation where this PyTorch has it for the device, else foreach."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)()) and _cpu_has_bf16()
+    return False
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+
+
+def precision_context(precision: str, device: torch.device):
+    """A factory of autocast contexts for --precision: fp32 does nothing, bf16 autocasts forwards."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if not bf16_supported(device):
+        raise UsageError(f"--precision bf16 needs bf16 hardware support, which this {device.type} lacks; use --precision fp32.")
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def compiler():
+    """torch.compile with the backend in GANCLI_COMPILE_BACKEND (default inductor; tests use 'eager')."""
+    backend = os.environ.get("GANCLI_COMPILE_BACKEND", "inductor")
+    return lambda module: torch.compile(module, backend=backend)

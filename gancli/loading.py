@@ -1,0 +1,54 @@
+"""Opening a trained model for the commands that use one (sample, interpolate, eval, upscale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gancli import checkpoints, runs
+from gancli.config import TrainConfig
+from gancli.device import resolve_device
+from gancli.errors import UsageError
+from gancli.models import Architecture, build_generator, get_architecture
+
+
+@dataclass
+class Model:
+    net: torch.nn.Module  # in eval mode, on `device`
+    config: TrainConfig
+    arch: Architecture
+    path: Path
+    step: int
+    weights: str  # "EMA" (the moving average) or "last step"
+    device: torch.device
+
+
+def open_model(path: Path | None, kind: str, device: str = "auto", ema: bool = True) -> Model:
+    """The `kind` model ("generator", "upscaler") of a checkpoint file or run (None: the newest under runs/).
+
+    A checkpoint of another kind is refused with the command that uses it. With `ema` (the
+    default) a run trained with --ema gives its moving-average weights, which sample better.
+    """
+    path = runs.resolve_checkpoint(path, kind=kind)
+    dev = resolve_device(device)
+    header = checkpoints.read_header(path)
+    _check_kind(header, kind)
+    checkpoint = checkpoints.load_checkpoint(path, prefixes=("generator", "generator_ema"))
+    net = build_generator(checkpoint.config)
+    prefix = "generator_ema" if ema and checkpoint.group("generator_ema") else "generator"
+    checkpoints.load_state(net, checkpoint, prefix)
+    weights = "EMA" if prefix == "generator_ema" else "last step"
+    return Model(net.to(dev).eval(), checkpoint.config, get_architecture(checkpoint.config.arch), path, header.step, weights, dev)
+
+
+def _check_kind(header: checkpoints.Header, kind: str) -> None:
+    actual, path, arch = header.kind, header.path, header.config.arch
+    if actual == kind:
+        return
+    if actual == "upscaler":
+        raise UsageError(f"'{path}' is an upscaler ({arch}), not a generator; use it with gancli upscale --model {path} or sample --upscale {path}.")
+    if actual == "classifier":
+        raise UsageError(f"'{path}' is a classifier, not a {kind}; use it with gancli eval --classifier {path}.")
+    raise UsageError(f"'{path}' is a generator ({arch}), not an upscaler; use it with gancli sample, or train one with --arch srcnn.")
