@@ -43,11 +43,15 @@ class Header:
         return get_architecture(self.config.arch).kind
 
     def score(self, name: str) -> float | None:
-        """A held-out score stored with the checkpoint (FID, PSNR, accuracy), or None."""
-        try:
-            return float(self.metadata[name.lower()])
-        except (KeyError, ValueError):
-            return None
+        return _score(self.metadata, name)
+
+
+def _score(metadata: dict[str, str], name: str) -> float | None:
+    """A held-out score stored with a checkpoint (FID, PSNR, accuracy), or None."""
+    try:
+        return float(metadata[name.lower()])
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass
@@ -58,6 +62,15 @@ class Checkpoint:
     epoch: int
     tensors: dict[str, torch.Tensor]
     metadata: dict[str, str]
+
+    def score(self, name: str) -> float | None:
+        return _score(self.metadata, name)
+
+    @property
+    def processes(self) -> int:
+        """How many torchrun processes trained it (1 for older files)."""
+        value = self.metadata.get("processes", "1")
+        return int(value) if value.isdigit() else 1
 
     def group(self, prefix: str) -> dict[str, torch.Tensor]:
         """The tensors stored under `prefix.`, with the prefix removed."""

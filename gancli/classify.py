@@ -27,13 +27,6 @@ def load_classifier(path: Path, device: torch.device) -> tuple[torch.nn.Module, 
     return net.to(device).eval(), config, checkpoint
 
 
-def accuracy_of(checkpoint: checkpoints.Checkpoint) -> float | None:
-    try:
-        return float(checkpoint.metadata["accuracy"])
-    except (KeyError, ValueError):
-        return None
-
-
 def check_matches(classifier_config: TrainConfig, dataset: str) -> None:
     if classifier_config.dataset != dataset:
         raise GancliError(

@@ -28,47 +28,22 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-Arch = Enum("Arch", {name: name for name in ARCHITECTURES}, type=str)  # the registry decides the choices
 ARCH_HELP = "Model family: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values()) + "."
 
 
-class Upsample(str, Enum):
-    transpose = "transpose"
-    nearest = "nearest"
+def choices(name: str, *values: str) -> type[Enum]:
+    """A str Enum of option values (Typer shows them as the choices): wgan-gp becomes member wgan_gp."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-class Precision(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-class Loss(str, Enum):
-    bce = "bce"
-    hinge = "hinge"
-    wgan_gp = "wgan-gp"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class Method(str, Enum):
-    slerp = "slerp"
-    lerp = "lerp"
-
-
-class Extractor(str, Enum):
-    classifier = "classifier"
-    inception = "inception"
-
-
-class UpscaleMethod(str, Enum):
-    model = "model"
-    bicubic = "bicubic"
-    lanczos = "lanczos"
+Arch = choices("Arch", *ARCHITECTURES)  # the registry decides the choices
+Upsample = choices("Upsample", "transpose", "nearest")
+Precision = choices("Precision", "fp32", "bf16")
+Loss = choices("Loss", "bce", "hinge", "wgan-gp")
+Device = choices("Device", "auto", "cpu", "cuda", "mps")
+Method = choices("Method", "slerp", "lerp")
+Extractor = choices("Extractor", "classifier", "inception")
+UpscaleMethod = choices("UpscaleMethod", "model", "bicubic", "lanczos")
 
 
 # --- options several commands share ------------------------------------------------------------
@@ -205,8 +180,6 @@ def sample(
     """
     import random
     import time
-
-    import torchvision.utils  # noqa: F401  imported before the clock starts: it alone takes about a second
 
     from gancli import sampling
     from gancli.images import check_writable
@@ -469,12 +442,15 @@ def grid(
 
     Example: gancli grid runs/r1/samples/*.png --out progress.png --nrow 4
     """
-    from gancli.images import check_writable, expand_image_paths, grid_layout, load_images_like_first, save_grid
+    from gancli.files import refuse_overwriting_inputs
+    from gancli.images import check_writable, expand_image_paths, grid_layout, grid_of_files
 
     paths = expand_image_paths(images)
+    refuse_overwriting_inputs([out], paths)
     check_writable(out.parent)
-    save_grid(load_images_like_first(paths), out, nrow=nrow, padding=padding)
-    typer.echo(f"Wrote a grid of {len(paths)} images ({grid_layout(len(paths), nrow)}) to {out}")
+    cell, first = grid_of_files(paths, out, nrow=nrow, padding=padding)
+    shrunk = f", cells {cell[0]}x{cell[1]} (the first image is {first[0]}x{first[1]})" if cell != first else ""
+    typer.echo(f"Wrote a grid of {len(paths)} images ({grid_layout(len(paths), nrow)}{shrunk}) to {out}")
 
 
 # --- running the app ---------------------------------------------------------------------------

@@ -43,14 +43,14 @@ class ClassifierExtractor:
     """The 128-d feature layer and the predicted class of a classifier gancli trained on the dataset."""
 
     def __init__(self, path: Path, device: torch.device):
-        from gancli.classify import accuracy_of, load_classifier
+        from gancli.classify import load_classifier
 
         self.net, self.config, checkpoint = load_classifier(path, device)
         self.device = device
         self.num_classes = self.config.num_classes
         self.class_names = self.config.class_names
         digest = file_digest(path)
-        accuracy = accuracy_of(checkpoint)
+        accuracy = checkpoint.score("accuracy")
         measured = f", {100 * accuracy:.1f}% held-out accuracy" if accuracy is not None else ""
         self.name = f"classifier-{digest}"
         self.identity = f"gancli classifier ({self.config.dataset}{measured}; {path}, sha256 {digest})"

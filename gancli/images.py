@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
+import warnings
 from pathlib import Path
 
 import torch
 
 from gancli.data import IMAGE_EXTENSIONS
 from gancli.errors import GancliError, UsageError
+from gancli.files import atomic_path
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -43,27 +46,86 @@ def check_writable(folder: Path) -> None:
         raise UsageError(f"Cannot write to '{folder}': permission denied; choose another path.")
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, padding: int = 2) -> None:
-    """Save uint8 images (N, C, H, W) as one grid PNG."""
-    from torchvision.utils import save_image
+def to_pil(image: torch.Tensor):
+    """uint8 (C, H, W) -> a Pillow image: L for one channel, RGB for three."""
+    from PIL import Image
 
+    array = image.permute(1, 2, 0).contiguous().numpy()
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def from_pil(picture) -> torch.Tensor:
+    """A Pillow image (L or RGB) -> uint8 (C, H, W)."""
+    import numpy as np
+
+    array = np.array(picture)  # a writable copy: torch refuses read-only memory
+    return torch.from_numpy(array[..., None] if array.ndim == 2 else array).permute(2, 0, 1).contiguous()
+
+
+class Grid:
+    """A uint8 canvas that images are pasted into batch by batch (torchvision's make_grid layout), so a
+    grid of many images never holds more than the canvas and one batch."""
+
+    def __init__(self, count: int, shape: tuple[int, int, int], nrow: int | None = None, padding: int = 2):
+        channels, h, w = shape
+        self.columns = min(nrow or square_nrow(count), count)
+        rows = -(-count // self.columns)
+        self.cell = (h + padding, w + padding)
+        self.padding, self.count, self.placed = padding, count, 0
+        size = (rows * self.cell[0] + padding, self.columns * self.cell[1] + padding) if count > 1 else (h, w)
+        check_grid_size(*size)
+        self.canvas = torch.zeros(channels, *size, dtype=torch.uint8)
+
+    def add(self, images: torch.Tensor) -> None:
+        if self.count == 1:
+            self.canvas.copy_(images[0])
+            self.placed = 1
+            return
+        for image in images:
+            row, column = divmod(self.placed, self.columns)
+            top, left = row * self.cell[0] + self.padding, column * self.cell[1] + self.padding
+            self.canvas[:, top : top + image.shape[1], left : left + image.shape[2]] = image
+            self.placed += 1
+
+    def save(self, path: Path, what: str = "--out") -> None:
+        with atomic_path(path, what) as tmp:
+            to_pil(self.canvas).convert("RGB").save(tmp, format=_format_of(path, what))
+
+
+MAX_GRID_PIXELS = 100_000_000  # 100 megapixels: 300 MB as RGB; larger grids are refused with a hint
+
+
+def check_grid_size(height: int, width: int) -> None:
+    if height * width > MAX_GRID_PIXELS:
+        raise UsageError(
+            f"A grid of {width}x{height} pixels is over the limit of {MAX_GRID_PIXELS // 1_000_000} megapixels; "
+            "write the images as files with --out-dir, or ask for fewer."
+        )
+
+
+def _format_of(path: Path, what: str) -> str:
+    from PIL import Image
+
+    Image.init()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(images.float() / 255, str(path), nrow=nrow or square_nrow(len(images)), padding=padding)
-    except (OSError, ValueError) as exc:  # ValueError: an extension Pillow cannot write
-        raise GancliError(f"Cannot write '{path}' ({exc}); choose another --out.") from exc
+        return Image.EXTENSION[Path(path).suffix.lower()]
+    except KeyError:
+        raise UsageError(f"Cannot write '{path}': unknown image type '{Path(path).suffix}'; give {what} a .png (or .jpg) name.") from None
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, padding: int = 2) -> None:
+    """Save uint8 images (N, C, H, W) as one grid PNG, written atomically."""
+    grid = Grid(len(images), tuple(images.shape[1:]), nrow, padding)
+    grid.add(images)
+    grid.save(path)
 
 
 def save_each(images: torch.Tensor, paths: list[Path]) -> None:
-    """Save uint8 images (N, C, H, W) one PNG each."""
-    from torchvision.transforms.functional import to_pil_image
-
+    """Save uint8 images (N, C, H, W) one PNG each, each written atomically."""
     for image, path in zip(images, paths):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            to_pil_image(image).save(path)
-        except OSError as exc:
-            raise GancliError(f"Cannot write '{path}' ({exc}); choose another --out-dir.") from exc
+        picture = to_pil(image)
+        with atomic_path(path, "--out-dir") as tmp:
+            picture.save(tmp, format=_format_of(path, "--out-dir"))
 
 
 def expand_image_paths(items: list[str]) -> list[Path]:
@@ -87,38 +149,80 @@ def expand_image_paths(items: list[str]) -> list[Path]:
     return found
 
 
-def load_image(path: Path) -> torch.Tensor:
-    """One image file as uint8 (C, H, W): L for greyscale files, RGB otherwise (alpha dropped)."""
+MAX_INPUT_PIXELS = 250_000_000  # larger images are refused before decoding (Pillow's own bomb check is a warning at 89 MP)
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+@contextlib.contextmanager
+def open_image(path: Path):
+    """A Pillow image of `path`, its pixel count checked before decoding; unreadable files raise GancliError."""
     from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.functional import pil_to_tensor
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            mode = "L" if img.mode in ("1", "L", "LA", "I", "I;16") else "RGB"
-            return pil_to_tensor(img.convert(mode))
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # gancli checks the size itself, below
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_INPUT_PIXELS:
+                    raise UsageError(f"'{path}' is {img.width}x{img.height} pixels, over gancli's limit of {MAX_INPUT_PIXELS // 1_000_000} megapixels; shrink it first.")
+                yield img
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
         raise GancliError(f"Cannot read image '{path}' ({exc}); remove it or pass other files.") from exc
 
 
-def load_images_like_first(paths: list[Path]) -> torch.Tensor:
-    """uint8 (N, C, H, W): every image resized to the first one's size; RGB if any is in colour."""
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.functional import pil_to_tensor
+def as_8bit(img, mode: str | None = None):
+    """An opened image as 8-bit L (greyscale) or RGB, upright by its EXIF orientation.
 
-    pictures = []
+    16-bit greyscale (I;16, I) is scaled to 8 bits rather than clipped (it would otherwise be almost all white).
+    """
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img)
+    mode = mode or ("L" if img.mode in GREY_MODES else "RGB")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 1.0 if img.mode == "F" and values.max(initial=0) <= 1 else 65535.0 if values.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    return img.convert(mode)
+
+
+def load_image(path: Path) -> torch.Tensor:
+    """One image file as uint8 (C, H, W): L for greyscale files, RGB otherwise (alpha dropped)."""
+    with open_image(path) as img:
+        return from_pil(as_8bit(img))
+
+
+MAX_GRID_CELL_PIXELS = 4_000_000  # `grid` shrinks its cells (the first image's size) to at most this
+
+
+def grid_of_files(paths: list[Path], out: Path, nrow: int | None = None, padding: int = 2) -> tuple[int, int]:
+    """One grid PNG of image files, every image brought to the first one's size (shrunk to fit the limits).
+
+    Images are decoded one at a time and reduced to the cell size at once, so memory holds the
+    canvas and one input. Returns (cell size, the first image's size), each (width, height).
+    """
+    from PIL import Image
+
+    modes, sizes = [], []
+    for path in paths:  # headers only: is any in colour, and how large is the first
+        with open_image(path) as img:
+            modes.append(img.mode)
+            sizes.append(img.size)
+    mode = "L" if all(m in GREY_MODES for m in modes) else "RGB"
+    width, height = sizes[0]
+    columns = min(nrow or square_nrow(len(paths)), len(paths))
+    rows = -(-len(paths) // columns)
+    shrink = min(1.0, (MAX_GRID_CELL_PIXELS / (width * height)) ** 0.5, (MAX_GRID_PIXELS / (columns * rows * width * height)) ** 0.5)
+    cell = (max(1, int(width * shrink)), max(1, int(height * shrink)))
+    grid = Grid(len(paths), (1 if mode == "L" else 3, cell[1], cell[0]), nrow, padding)
     for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                pictures.append(img.copy())
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            raise GancliError(f"Cannot read image '{path}' ({exc}); remove it or pass other files.") from exc
-    mode = "L" if all(p.mode in ("1", "L", "LA", "I", "I;16") for p in pictures) else "RGB"
-    size = pictures[0].size
-    return torch.stack(
-        [pil_to_tensor(p.convert(mode).resize(size, Image.Resampling.BICUBIC) if p.size != size else p.convert(mode)) for p in pictures]
-    )
+        with open_image(path) as img:
+            picture = as_8bit(img, mode)
+        if picture.size != cell:
+            picture = picture.resize(cell, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        grid.add(from_pil(picture).unsqueeze(0))
+    grid.save(out)
+    return cell, (width, height)
 
 
 GIF_MIN_SIDE = 128
@@ -128,15 +232,11 @@ def save_gif(images: torch.Tensor, path: Path, fps: float) -> None:
     """uint8 frames (N, C, H, W) -> an animated GIF that loops forever; small frames are enlarged
     (nearest neighbour, whole factors) to at least GIF_MIN_SIDE pixels so they can be seen."""
     from PIL import Image
-    from torchvision.transforms.functional import to_pil_image
 
     factor = max(1, -(-GIF_MIN_SIDE // max(images.shape[-1], images.shape[-2])))
     frames = []
     for image in images:
-        frame = to_pil_image(image).convert("RGB")
+        frame = to_pil(image).convert("RGB")
         frames.append(frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
-    except (OSError, ValueError) as exc:
-        raise GancliError(f"Cannot write '{path}' ({exc}); choose another --gif.") from exc
+    with atomic_path(path, "--gif") as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)

@@ -27,47 +27,21 @@ class Run:
 
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.csv"
-
-    @property
-    def metrics_plot(self) -> Path:
-        return self.root / "metrics.png"
-
-    @property
-    def progress_gif(self) -> Path:
-        return self.root / "progress.gif"
-
-    @property
-    def evaluations(self) -> Path:
-        return self.root / "eval.json"
-
-    @property
-    def samples(self) -> Path:
-        return self.root / "samples"
+    config = property(lambda self: self.root / "config.json")  # every setting of the run
+    metrics = property(lambda self: self.root / "metrics.csv")  # a row per --sample-every steps
+    metrics_plot = property(lambda self: self.root / "metrics.png")
+    progress_gif = property(lambda self: self.root / "progress.gif")
+    evaluations = property(lambda self: self.root / "eval.json")  # a record per `gancli eval`
+    samples = property(lambda self: self.root / "samples")
+    checkpoints = property(lambda self: self.root / CHECKPOINTS)
+    last = property(lambda self: self.checkpoints / LAST)
+    best = property(lambda self: self.checkpoints / BEST)
 
     def sample(self, step: int) -> Path:
         return self.samples / f"step_{step:06d}.png"
 
     def sample_grids(self) -> list[Path]:
         return sorted(self.samples.glob("step_*.png"))
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / CHECKPOINTS
-
-    @property
-    def last(self) -> Path:
-        return self.checkpoints / LAST
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / BEST
 
     def periodic(self, step: int) -> Path:
         return self.checkpoints / f"step_{step:06d}.safetensors"

@@ -273,7 +273,7 @@ class Loop:
             raise UsageError(
                 f"The run is already at step {start_step} of {self.total_steps}; pass a larger --steps or --epochs to train further."
             )
-        saved_with = int(resume.metadata.get("processes", 1))
+        saved_with = resume.processes
         if saved_with != self.cluster.world_size:
             self.notices.append(
                 f"Resumed with {self.cluster.world_size} process(es), saved with {saved_with}: the data order differs from an uninterrupted run."

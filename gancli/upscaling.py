@@ -129,11 +129,11 @@ def upscale_files(paths: list[Path], out: Path, scale: int, upscaler: torch.nn.M
 def classical_upscale(image: torch.Tensor, scale: int, method: str) -> torch.Tensor:
     """uint8 (C, h, w) enlarged `scale` times with Pillow's bicubic or lanczos filter."""
     from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+    from gancli.images import from_pil, to_pil
 
-    picture = to_pil_image(image)
+    picture = to_pil(image)
     filters = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
-    return pil_to_tensor(picture.resize((picture.width * scale, picture.height * scale), filters[method]))
+    return from_pil(picture.resize((picture.width * scale, picture.height * scale), filters[method]))
 
 
 def benchmark_images(source: str, data_dir: Path | None, limit: int | None) -> tuple[list[torch.Tensor], str]:

@@ -10,6 +10,11 @@ import pytest
 
 from gancli.cli import run
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    torch.set_num_threads(1)  # one worker per core: two threads each would spin against each other
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):

@@ -5,9 +5,9 @@ import csv
 import pytest
 import torch
 from PIL import Image
-from torchvision.transforms.functional import pil_to_tensor
 
 from gancli import checkpoints
+from gancli.images import from_pil
 METRICS_COLUMNS = ("step", "epoch", "loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2", "images_per_s", "seconds")
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
@@ -66,8 +66,8 @@ def test_sample_in_batches_matches_grid(cli, trained_run, tmp_path):
     # 300 images cross the internal batch size; per-image files and the grid agree pixel for pixel.
     assert cli("sample", "--checkpoint", trained_run, "--n", "300", "--seed", "3", "--out-dir", tmp_path / "each").code == 0
     assert cli("sample", "--checkpoint", trained_run, "--n", "300", "--seed", "3", "--nrow", "300", "--out", tmp_path / "g.png").code == 0
-    grid = pil_to_tensor(Image.open(tmp_path / "g.png").convert("L"))[0]
-    last = pil_to_tensor(Image.open(tmp_path / "each" / "00299.png"))[0]
+    grid = from_pil(Image.open(tmp_path / "g.png").convert("L"))[0]
+    last = from_pil(Image.open(tmp_path / "each" / "00299.png"))[0]
     x = 2 + 299 * 30
     assert torch.equal(grid[2:30, x : x + 28], last)
 
@@ -90,22 +90,6 @@ def test_fashion_mnist_from_data_dir(cli, isolated):
     result = cli("train", "fashion-mnist", "--data-dir", "fm", "--steps", "2", "--out", "runs/fm", *FAST)
     assert result.code == 0, result.err
     assert checkpoints.load_checkpoint(isolated / "runs/fm/checkpoints/last.safetensors").config.class_names[7] == "sneaker"
-
-
-def test_resume_continues_exactly(cli, isolated):
-    common = ["--sample-every", "2", "--seed", "3", *FAST]
-    assert cli("train", "mnist", "--steps", "4", "--out", "straight", *common).code == 0
-    assert cli("train", "mnist", "--steps", "2", "--out", "split", *common).code == 0
-    result = cli("train", "--resume", "split", "--steps", "4")
-    assert result.code == 0, result.err
-    a = checkpoints.load_checkpoint(isolated / "straight/checkpoints/last.safetensors")
-    b = checkpoints.load_checkpoint(isolated / "split/checkpoints/last.safetensors")
-    assert b.step == 4
-    for key in a.tensors:
-        if key.startswith(("generator.", "discriminator.", "optimizer_")):
-            assert torch.equal(a.tensors[key], b.tensors[key]), key
-    keep = ("step", "loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2")
-    assert [{k: r[k] for k in keep} for r in rows(isolated / "split")] == [{k: r[k] for k in keep} for r in rows(isolated / "straight")]
 
 
 def test_resume_refuses_model_changes_and_finished_runs(cli, trained_run):
@@ -189,7 +173,7 @@ def test_unwritable_output_is_one_line(cli, trained_run, isolated):
     result = cli("sample", "--checkpoint", trained_run, "--out", "afile/x.png")
     assert result.code == 2 and "'afile' is a file" in result.err
     result = cli("sample", "--checkpoint", trained_run, "--out", "x.unknownext")
-    assert result.code == 1 and "Cannot write 'x.unknownext'" in result.err
+    assert result.code == 2 and "Cannot write 'x.unknownext': unknown image type" in result.err
 
 
 def test_folder_of_corrupt_images(cli, isolated):

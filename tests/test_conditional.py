@@ -4,10 +4,9 @@ export, interpolation whose endpoints are exactly the seeds' images, and trainin
 import pytest
 import torch
 from PIL import Image
-from torchvision.datasets import ImageFolder
-from torchvision.transforms.functional import pil_to_tensor
 
 from gancli import checkpoints
+from gancli.images import from_pil
 from tests.conftest import train_once
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
@@ -19,7 +18,7 @@ def conditional_run(tmp_path_factory):
 
 
 def pixels(path):
-    return pil_to_tensor(Image.open(path))
+    return from_pil(Image.open(path))
 
 
 def test_conditional_checkpoint_knows_its_classes(conditional_run):
@@ -50,6 +49,8 @@ def test_fixed_label_differs_from_another_label(cli, conditional_run, tmp_path):
 
 
 def test_per_class_export_reads_as_imagefolder(cli, conditional_run, tmp_path):
+    from torchvision.datasets import ImageFolder
+
     result = cli("sample", "--checkpoint", conditional_run, "--per-class", "3", "--seed", "1", "--out-dir", tmp_path / "aug")
     assert result.code == 0, result.err
     folder = ImageFolder(str(tmp_path / "aug"))

@@ -9,6 +9,10 @@ import torch
 from gancli import checkpoints
 from gancli.distributed import Cluster, shard
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses: run by the full suite, not the fast tier
+
 
 def test_ranks_draw_disjoint_batches_that_cover_the_order():
     order = torch.randperm(100)

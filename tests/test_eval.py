@@ -60,6 +60,7 @@ def test_inception_offline_without_weights_names_the_fixes(cli, trained_run, mon
     assert "--inception-weights" in result.err and "--extractor classifier" in result.err
 
 
+@pytest.mark.slow  # builds Inception-v3
 def test_inception_extractor_loads_a_weights_file(cli, isolated, trained_run):
     """The real torchvision weights cannot be downloaded here; a file of the same layout exercises the path."""
     from torchvision.models import inception_v3

@@ -9,6 +9,10 @@ from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses: run by the full suite, not the fast tier
+
 
 def run_example(name, *args, cwd):
     env = dict(os.environ, GANCLI_EXAMPLE_STEPS="2", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

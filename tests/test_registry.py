@@ -24,7 +24,7 @@ SMALL = {
     "gan": ["--image-size", "16"],
     "cgan": ["--image-size", "16"],
 }
-FAST = ["--batch-size", "8", "--device", "cpu", "--sample-every", "1", "--seed", "5"]
+FAST = ["--batch-size", "8", "--device", "cpu", "--sample-every", "2", "--seed", "5"]
 
 
 def options(arch: str) -> list[str]:
@@ -53,6 +53,7 @@ def test_resume_is_bit_exact(cli, isolated, arch):
     assert _rows(isolated / "split", drop) == _rows(isolated / "straight", drop)
 
 
+@pytest.mark.slow  # torch.compile traces every model: about 35 s for the registry
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_compile_trains_every_architecture(cli, isolated, monkeypatch, arch):
     """--compile wraps the training forwards only: the run trains and its checkpoint has the plain keys."""

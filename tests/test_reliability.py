@@ -72,6 +72,7 @@ def start_training(run_dir, cwd):
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_finish_the_step_save_and_say_how_to_resume(isolated, sig, code):
     run_dir = isolated / f"run-{code}"
@@ -93,6 +94,7 @@ def test_signals_finish_the_step_save_and_say_how_to_resume(isolated, sig, code)
     assert checkpoints.load_checkpoint(run_dir / "checkpoints" / "last.safetensors").step == last.step + 2
 
 
+@pytest.mark.slow
 def test_sigkill_never_leaves_an_unreadable_checkpoint(isolated):
     from benchmarks.kill_test import kill_trials
 

@@ -1,5 +1,6 @@
 """The training step itself: what it returns, and the conditional models' mode-seeking term."""
 
+import pytest
 import torch
 
 from gancli import checkpoints
@@ -81,6 +82,7 @@ def test_bf16_without_hardware_support_is_a_usage_error(monkeypatch):
         devices.precision_context("bf16", torch.device("cpu"))
 
 
+@pytest.mark.slow
 def test_compile_keeps_the_checkpoint_plain(cli, isolated, monkeypatch):
     """--compile wraps the training forwards only: the checkpoint has the same keys and loads anywhere."""
     monkeypatch.setenv("GANCLI_COMPILE_BACKEND", "eager")  # dynamo tracing without the C++ build of inductor

@@ -21,6 +21,16 @@ def stride2_kernel(small: int, large: int) -> int:
     return 4 if large == 2 * small else 3
 
 
+def downsampling(config) -> list[tuple[int, int, int, int]]:
+    """D's stride-2 stages from the image to 4x4: (channels in, channels out, kernel, side out).
+
+    e.g. 64x64, width 64: C @ 64 -> 64 @ 32 -> 128 @ 16 -> 256 @ 8 -> 512 @ 4.
+    """
+    sizes = feature_sizes(config.image_size)[::-1]  # e.g. [28, 14, 7, 4]
+    widths = [config.channels] + [config.discriminator_width * 2**i for i in range(len(sizes) - 1)]
+    return [(widths[i], widths[i + 1], stride2_kernel(sizes[i + 1], sizes[i]), sizes[i + 1]) for i in range(len(sizes) - 1)]
+
+
 def init_weights(module: nn.Module) -> None:
     """N(0, 0.02) for convolutions and linear layers, N(1, 0.02) for BatchNorm scales (the paper's init)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -95,27 +105,28 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image (B, C, S, S) -> one logit per image (B,): stride-2 convolutions, BatchNorm, LeakyReLU(0.2)."""
+    """image (B, C, S, S) -> one logit per image (B,): stride-2 convolutions, BatchNorm, LeakyReLU(0.2).
+
+    Subclasses (sagan) change the layers of a stage and the head; the stages stay DCGAN's.
+    """
 
     def __init__(self, config):
         super().__init__()
-        sizes = feature_sizes(config.image_size)[::-1]  # e.g. [28, 14, 7, 4]
-        # e.g. 64x64, width 64: C @ 64 -> 64 @ 32 -> 128 @ 16 -> 256 @ 8 -> 512 @ 4 -> 1
-        widths = [config.discriminator_width * 2**i for i in range(len(sizes) - 1)]
-        self.first_kernel = stride2_kernel(sizes[1], sizes[0])
-        layers: list[nn.Module] = [
-            nn.Conv2d(config.channels, widths[0], self.first_kernel, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, True),
-        ]
-        for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]), start=1):
-            layers += [
-                nn.Conv2d(w_in, w_out, stride2_kernel(sizes[i + 1], sizes[i]), 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.LeakyReLU(0.2, True),
-            ]
-        self.features = nn.Sequential(*layers)  # (B, widths[-1], 4, 4)
-        self.feature_width = widths[-1]
-        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)  # (B, 1, 1, 1)
+        stages = downsampling(config)
+        self.first_kernel = stages[0][2]
+        self.feature_width = stages[-1][1]
+        self.features = nn.Sequential(*(layer for i, stage in enumerate(stages) for layer in self.stage(i, *stage, config)))  # (B, w, 4, 4)
+        self.head = self.make_head(self.feature_width)  # (B, 1, 1, 1)
+        self.initialise()
+
+    def stage(self, index: int, w_in: int, w_out: int, kernel: int, side: int, config) -> list[nn.Module]:
+        batch_norm = [nn.BatchNorm2d(w_out)] if index else []  # none on the image itself (the paper)
+        return [nn.Conv2d(w_in, w_out, kernel, 2, 1, bias=False), *batch_norm, nn.LeakyReLU(0.2, True)]
+
+    def make_head(self, width: int) -> nn.Module:
+        return nn.Conv2d(width, 1, 4, 1, 0, bias=False)
+
+    def initialise(self) -> None:
         self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

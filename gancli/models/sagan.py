@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gancli.errors import UsageError
+from gancli.models import dcgan
 from gancli.models.dcgan import feature_sizes, stride2_kernel
 
 
@@ -76,23 +77,19 @@ class Generator(nn.Module):
         return self.net(z.view(-1, *self.latent_shape))
 
 
-class Discriminator(nn.Module):
+class Discriminator(dcgan.Discriminator):
     """image -> one logit: DCGAN's stride-2 convolutions, spectral norm instead of BatchNorm, attention at attention_size."""
 
     def __init__(self, config):
-        super().__init__()
-        sizes = feature_sizes(config.image_size)[::-1]  # e.g. [28, 14, 7, 4]
-        widths = [config.discriminator_width * 2**i for i in range(len(sizes) - 1)]
-        at = attention_size(config)
-        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(config.channels, widths[0], stride2_kernel(sizes[1], sizes[0]), 2, 1)), nn.LeakyReLU(0.1, True)]
-        if sizes[1] == at:
-            layers.append(SelfAttention(widths[0]))
-        for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]), start=1):
-            layers += [spectral_norm(nn.Conv2d(w_in, w_out, stride2_kernel(sizes[i + 1], sizes[i]), 2, 1)), nn.LeakyReLU(0.1, True)]
-            if sizes[i + 1] == at:
-                layers.append(SelfAttention(w_out))
-        self.features = nn.Sequential(*layers)
-        self.head = spectral_norm(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        self.attention_at = attention_size(config)
+        super().__init__(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).view(-1)
+    def stage(self, index: int, w_in: int, w_out: int, kernel: int, side: int, config) -> list[nn.Module]:
+        layers = [spectral_norm(nn.Conv2d(w_in, w_out, kernel, 2, 1)), nn.LeakyReLU(0.1, True)]
+        return layers + [SelfAttention(w_out)] if side == self.attention_at else layers
+
+    def make_head(self, width: int) -> nn.Module:
+        return spectral_norm(nn.Conv2d(width, 1, 4, 1, 0))
+
+    def initialise(self) -> None:
+        pass  # PyTorch's default init: N(0, 0.02) would act before spectral norm rescales
