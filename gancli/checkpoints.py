@@ -20,7 +20,7 @@ import torch
 
 from gancli import __version__
 from gancli.config import TrainConfig
-from gancli.errors import GancliError
+from gancli.errors import GancliError, UsageError
 
 FORMAT = "gancli/1"
 FORMAT_VERSION = 1
@@ -69,8 +69,15 @@ class Checkpoint:
     @property
     def processes(self) -> int:
         """How many torchrun processes trained it (1 for older files)."""
-        value = self.metadata.get("processes", "1")
-        return int(value) if value.isdigit() else 1
+        return max(1, _count(self.path, self.metadata, "processes")) if "processes" in self.metadata else 1
+
+    @property
+    def seconds(self) -> float:
+        """Training time so far, in seconds."""
+        value = self.score("seconds")
+        if value is not None and not 0 <= value < 1e12:  # nan fails too
+            raise GancliError(f"'{self.path}' has invalid 'seconds' metadata ({value}); it is damaged or was not written by gancli.")
+        return value or 0.0
 
     def group(self, prefix: str) -> dict[str, torch.Tensor]:
         """The tensors stored under `prefix.`, with the prefix removed."""
@@ -153,8 +160,12 @@ def read_metadata(path: Path) -> dict[str, str]:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"'{path}' is a folder without checkpoints/last.safetensors; give a .safetensors file or a run directory.")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"'{path}' is not a file (a device or a pipe); give a .safetensors checkpoint or a run directory.")
     if not path.is_file():
-        raise GancliError(f"Checkpoint '{path}' does not exist.")
+        raise UsageError(f"Checkpoint '{path}' does not exist; give a .safetensors file or a run directory.")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -189,14 +200,22 @@ def read_header(path: Path) -> Header:
     metadata = read_metadata(path)
     try:
         config = TrainConfig.from_dict(json.loads(metadata["config"]))
-        step = int(metadata.get("step", 0))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise GancliError(f"'{path}' has unreadable 'config' metadata ({_first_line(exc)}).") from exc
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise GancliError(f"'{path}' has invalid 'config' metadata: {_first_line(exc)}. It is damaged or was not written by gancli.") from exc
+    step = _count(path, metadata, "step")
     from gancli.models import ARCHITECTURES
 
     if config.arch not in ARCHITECTURES:
         raise GancliError(f"'{path}' holds an architecture this gancli does not know ({config.arch!r}); upgrade gancli to load it.")
     return Header(path, config, step, metadata)
+
+
+def _count(path: Path, metadata: dict[str, str], key: str) -> int:
+    """A whole number >= 0 stored as metadata `key` (0 when absent)."""
+    value = metadata.get(key, "0")
+    if not (value.isascii() and value.isdigit()) or int(value) > 10**12:
+        raise GancliError(f"'{path}' has invalid '{key}' metadata ({value[:40]!r}); expected a whole number >= 0. It is damaged or was not written by gancli.")
+    return int(value)
 
 
 def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_location: str = "cpu") -> Checkpoint:
@@ -205,10 +224,7 @@ def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_loc
 
     header = read_header(path)
     path, metadata, config, step = header.path, header.metadata, header.config, header.step
-    try:
-        epoch = int(metadata.get("epoch", 0))
-    except ValueError as exc:
-        raise GancliError(f"'{path}' has unreadable 'epoch' metadata ({_first_line(exc)}).") from exc
+    epoch = _count(path, metadata, "epoch")
     tensors = {}
     try:
         with safe_open(str(path), framework="pt", device=map_location) as f:
@@ -266,12 +282,19 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, pre
     if groups_json is None:
         raise GancliError(f"'{checkpoint.path}' has no optimiser state for {prefix}; it cannot be resumed.")
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in checkpoint.group(prefix).items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": json.loads(groups_json)})
-    except (ValueError, KeyError, RuntimeError) as exc:
+        for key, value in checkpoint.group(prefix).items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        groups = json.loads(groups_json)
+        _check_param_groups(groups)
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        params = {i: p for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
+        for index, values in state.items():
+            for name, value in values.items():
+                if value.dim() and value.shape != params[index].shape:
+                    raise ValueError(f"{prefix}.{index}.{name} has shape {tuple(value.shape)}, its parameter {tuple(params[index].shape)}")
+    except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as exc:
         raise GancliError(f"'{checkpoint.path}': the {prefix} state does not fit the model ({_first_line(exc)}).") from exc
     # Saved tensors are contiguous; moments must share their parameter's memory layout (channels_last
     # convolutions), as freshly created ones do, or the resumed run's arithmetic differs.
@@ -280,6 +303,22 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, pre
             for name, value in optimizer.state.get(param, {}).items():
                 if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
                     optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def _check_param_groups(groups) -> None:
+    """Optimiser hyperparameters from a file: numbers where numbers belong, in range."""
+    import math
+
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError("param_groups is not a list of objects")
+    for group in groups:
+        for key, value in group.items():
+            if key in ("lr", "eps", "weight_decay") and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0):
+                raise ValueError(f"{key} is {value!r}")
+            if key == "betas" and not (isinstance(value, list) and len(value) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in value)):
+                raise ValueError(f"betas is {value!r}")
+            if key == "params" and not (isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value)):
+                raise ValueError("params is not a list of indices")
 
 
 # --- training state: every module, optimiser and random stream of a task -----------------------
@@ -302,12 +341,15 @@ def restore_training_state(checkpoint: Checkpoint, task, device_type: str, notic
         load_state(module, checkpoint, name)
     for name, optimizer in task.optimizers.items():
         load_optimizer(optimizer, checkpoint, name)
+        for group in optimizer.param_groups:  # the run's (possibly changed) --lr-g/--lr-d/--beta1/--beta2
+            group.update(task.hyperparameters.get(name, {}))
     saved_on = checkpoint.metadata.get("noise_device", "?")
     state = checkpoint.group("rng") if saved_on == device_type else None  # RNG states do not carry across device types
-    if not task.set_rng_state(state or None, checkpoint.step):
-        notices.append(f"Resumed on {device_type}, saved on {saved_on}: the noise stream differs from an uninterrupted run.")
     try:
-        return checkpoint.step, float(checkpoint.metadata.get("seconds", 0.0))
-    except ValueError:
-        return checkpoint.step, 0.0
+        restored = task.set_rng_state(state or None, checkpoint.step)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise GancliError(f"'{checkpoint.path}' has an invalid random-number state ({_first_line(exc)}); it is damaged.") from exc
+    if not restored:
+        notices.append(f"Resumed on {device_type}, saved on {saved_on}: the noise stream differs from an uninterrupted run.")
+    return checkpoint.step, checkpoint.seconds
 

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from gancli import __version__
-from gancli.config import AUGMENT_POLICY, EMA_DECAY
+from gancli.config import AUGMENT_POLICY, EMA_DECAY, MAX_SEED
 from gancli.errors import GancliError, UsageError
 from gancli.models import ARCHITECTURES
 
@@ -76,23 +76,23 @@ def train(
     ctx: typer.Context,
     dataset: Annotated[Optional[str], typer.Argument(help="mnist, fashion-mnist, cifar10, or a folder of images (sub-folders are classes).", show_default=False)] = None,
     arch: Annotated[Arch, typer.Option(help=ARCH_HELP, rich_help_panel=MODEL)] = "dcgan",
-    image_size: Annotated[Optional[int], typer.Option(help="Image side in pixels (default: the dataset's own, 64 for folders).", show_default=False, rich_help_panel=MODEL)] = None,
+    image_size: Annotated[Optional[int], typer.Option(min=4, max=512, help="Image side in pixels (default: the dataset's own, 64 for folders).", show_default=False, rich_help_panel=MODEL)] = None,
     upsample: Annotated[Upsample, typer.Option(help="dcgan, cdcgan generator: transposed convolutions or nearest upsample + 5x5 conv.", rich_help_panel=MODEL)] = Upsample.transpose,
-    latent_dim: Annotated[int, typer.Option(min=1, help="Length of the latent vector z.", rich_help_panel=MODEL)] = 100,
-    generator_width: Annotated[int, typer.Option(min=1, help="Channels of the generator's last stage (ngf).", rich_help_panel=MODEL)] = 64,
-    discriminator_width: Annotated[int, typer.Option(min=1, help="Channels of the discriminator's first stage (ndf).", rich_help_panel=MODEL)] = 64,
+    latent_dim: Annotated[int, typer.Option(min=1, max=4096, help="Length of the latent vector z.", rich_help_panel=MODEL)] = 100,
+    generator_width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the generator's last stage (ngf).", rich_help_panel=MODEL)] = 64,
+    discriminator_width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the discriminator's first stage (ndf).", rich_help_panel=MODEL)] = 64,
     phase_steps: Annotated[int, typer.Option(min=0, help="progan: steps per fade-in or stable phase (0: spread over the run).", rich_help_panel=MODEL)] = 0,
     attention_size: Annotated[int, typer.Option(min=0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).", rich_help_panel=MODEL)] = 0,
     scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.", rich_help_panel=MODEL)] = 2,
     content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.", rich_help_panel=MODEL)] = 100.0,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False, rich_help_panel=TRAINING)] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Total training steps (overrides --epochs).", show_default=False, rich_help_panel=TRAINING)] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per step (32 gives small datasets more updates per epoch).", rich_help_panel=TRAINING)] = 32,
+    batch_size: Annotated[int, typer.Option(min=2, max=65536, help="Images per step (32 gives small datasets more updates per epoch).", rich_help_panel=TRAINING)] = 32,
     lr_g: Annotated[float, typer.Option(help="Generator learning rate (Adam).", rich_help_panel=TRAINING)] = 2e-4,
     lr_d: Annotated[float, typer.Option(help="Discriminator learning rate (Adam).", rich_help_panel=TRAINING)] = 2e-4,
     beta1: Annotated[float, typer.Option(help="Adam beta1, in [0, 1).", rich_help_panel=TRAINING)] = 0.5,
     beta2: Annotated[float, typer.Option(help="Adam beta2, in [0, 1).", rich_help_panel=TRAINING)] = 0.999,
-    seed: Annotated[int, typer.Option(min=0, help="Seed for weights, data order and noise.", rich_help_panel=TRAINING)] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, data order and noise.", rich_help_panel=TRAINING)] = 0,
     precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).", rich_help_panel=TRAINING)] = Precision.fp32,
     device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).", rich_help_panel=TRAINING)] = Device.auto,
     time_limit: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this many minutes (saved like a finished run).", show_default=False, rich_help_panel=TRAINING)] = None,
@@ -120,11 +120,14 @@ def train(
     from gancli.images import check_writable
     from gancli.progress import TrainingDisplay
 
+    from gancli.data import trust_data_dir
+
+    trust_data_dir(data_dir)
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
-    config, run_dir, checkpoint = plan_training(ctx.params, given)
+    config, run_dir, checkpoint, notices = plan_training(ctx.params, given)
     check_writable(run_dir)
     with TrainingDisplay() as display:
-        result = training.train(config, run_dir, device.value, display, checkpoint, compile, time_limit * 60 if time_limit else None)
+        result = training.train(config, run_dir, device.value, display, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices)
     _report_training(result, config, time_limit)
 
 
@@ -160,11 +163,11 @@ def _report_training(result, config, time_limit: float | None) -> None:
 @app.command()
 def sample(
     checkpoint: CheckpointOption = None,
-    n: Annotated[Optional[int], typer.Option("--n", min=1, help="How many images (default: 64; with --label all, per class: 8).", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed of the z stream; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option("--n", min=1, max=100_000_000, help="How many images (default: 64; with --label all, per class: 8).", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Seed of the z stream; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Render these seeds' own latents, e.g. 0-24 or 3,7,42; files are named seed0042.png.", show_default=False)] = None,
     label: Annotated[Optional[str], typer.Option(help="Conditional models: a class name or index, or 'all' for a grid with one row per class.", show_default=False)] = None,
-    per_class: Annotated[Optional[int], typer.Option(min=1, help="Conditional models: this many images per class into --out-dir/<class>/ (an ImageFolder tree).", show_default=False)] = None,
+    per_class: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Conditional models: this many images per class into --out-dir/<class>/ (an ImageFolder tree).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("samples.png"),
     out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
@@ -233,17 +236,17 @@ def _open_generator(checkpoint: Path | None, device: Device, ema: bool, upscale:
 @app.command()
 def interpolate(
     seeds: Annotated[list[int], typer.Argument(help="Two or more seeds to walk through, in order.", show_default=False)],
-    steps: Annotated[int, typer.Option(min=2, help="Images per segment in the grid, both ends included.")] = 8,
+    steps: Annotated[int, typer.Option(min=2, max=1000, help="Images per segment in the grid, both ends included.")] = 8,
     method: Annotated[Method, typer.Option(help="slerp follows the sphere where Gaussian z live; lerp is a straight line.")] = Method.slerp,
     checkpoint: CheckpointOption = None,
     out: Annotated[Path, typer.Option(help="Grid PNG to write: one row per segment.")] = Path("walk.png"),
     gif: Annotated[Optional[Path], typer.Option(help="Also write an animated GIF of the walk.", show_default=False)] = None,
-    gif_steps: Annotated[int, typer.Option(min=2, help="Frames per segment in the GIF, both ends included.")] = 24,
+    gif_steps: Annotated[int, typer.Option(min=2, max=1000, help="Frames per segment in the GIF, both ends included.")] = 24,
     fps: Annotated[float, typer.Option(min=0.1, max=50.0, help="GIF frames per second.")] = 12.0,
     loop: Annotated[bool, typer.Option("--loop", help="Walk back to the first seed at the end.")] = False,
     label: Annotated[Optional[str], typer.Option(help="Conditional models: the class to hold fixed (default: the first class).", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option(help="Conditional models: one class per seed, e.g. --labels 3 8 (or 3,8); the class embedding moves too.", show_default=False)] = None,
-    mix: Annotated[Optional[int], typer.Option(min=0, help="stylegan: instead of a walk, a style-mixing grid: per seed, its image, its coarse styles with this seed's fine ones, and this seed's image.", show_default=False)] = None,
+    mix: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="stylegan: instead of a walk, a style-mixing grid: per seed, its image, its coarse styles with this seed's fine ones, and this seed's image.", show_default=False)] = None,
     mix_layer: Annotated[Optional[int], typer.Option(min=1, help="--mix: the first styled layer that takes the fine seed's style (default 3: after 8x8's first convolution).", show_default=False)] = None,
     ema: EmaOption = True,
     device: DeviceOption = Device.auto,
@@ -258,8 +261,8 @@ def interpolate(
 
     if len(seeds) < 2 and mix is None:
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
-    if any(s < 0 for s in seeds):
-        raise UsageError("Seeds are whole numbers >= 0.")
+    if any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
     if label is not None and labels is not None:
         raise UsageError("Give --label (one class throughout) or --labels (one per seed), not both.")
     model, generator = _open_generator(checkpoint, device, ema)
@@ -315,11 +318,11 @@ def _walk_classes(model, label: str | None, labels: str | None, count: int, loop
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Optional[Path], typer.Argument(help="Generator checkpoint or run directory (default: the newest run under runs/).", show_default=False)] = None,
-    n: Annotated[int, typer.Option("--n", min=10, help="Images to generate and compare with as many real ones.")] = 10_000,
+    n: Annotated[int, typer.Option("--n", min=10, max=1_000_000, help="Images to generate and compare with as many real ones.")] = 10_000,
     extractor: Annotated[Extractor, typer.Option(help="Feature space: gancli's dataset classifier (offline) or Inception-v3.")] = Extractor.classifier,
     classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the newest one under runs/ trained on the same data).", show_default=False)] = None,
     inception_weights: Annotated[Optional[Path], typer.Option(help="torchvision's inception_v3_google-0cc3c7bd.pth (default: the torch hub cache).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the generated images.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the generated images.")] = 0,
     ema: EmaOption = True,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where the dataset is found (default: the run's).", show_default=False)] = None,
     device: DeviceOption = Device.auto,
@@ -332,6 +335,9 @@ def evaluate(
     from gancli.features import open_extractor
     from gancli.loading import open_model
 
+    from gancli.data import trust_data_dir
+
+    trust_data_dir(data_dir)
     model = open_model(checkpoint, "generator", device.value, ema)
     config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
     features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device)
@@ -361,10 +367,13 @@ def _print_evaluation(model, result, n: int, seed: int) -> None:
               "scores": result.scores, "real_floor": result.floor}  # fmt: skip
     eval_json = Run(run_dir_of(model.path)).evaluations
     try:
-        append_record(eval_json, record)
-        typer.echo(f"Appended to {eval_json}")
-    except OSError as exc:
-        typer.echo(f"Could not append to {eval_json} ({exc.strerror}); the scores above are not saved.", err=True)
+        moved = append_record(eval_json, record)
+    except (OSError, GancliError) as exc:
+        typer.echo(f"Could not append to {eval_json} ({getattr(exc, 'strerror', None) or exc}); the scores above are not saved.", err=True)
+        return
+    if moved is not None:
+        typer.echo(f"{eval_json} was not a list of evaluations; kept it as {moved} and started a new one.", err=True)
+    typer.echo(f"Appended to {eval_json}")
 
 
 @app.command()
@@ -373,7 +382,7 @@ def upscale(
     out: Annotated[Path, typer.Option(help="Folder for the upscaled PNGs (same names).")] = Path("upscaled"),
     model: Annotated[Optional[Path], typer.Option(help="Upscaler checkpoint or run directory (default: the newest srcnn/upgan run under runs/).", show_default=False)] = None,
     method: Annotated[UpscaleMethod, typer.Option(help="model, or a classical resampling filter.")] = UpscaleMethod.model,
-    scale: Annotated[Optional[int], typer.Option(min=2, help="Output size / input size (default: the model's; 2 for bicubic/lanczos). A x2 model reaches 4, 8, ... by repeating.", show_default=False)] = None,
+    scale: Annotated[Optional[int], typer.Option(min=2, max=16, help="Output size / input size, 2 to 16 (default: the model's; 2 for bicubic/lanczos). A x2 model reaches 4, 8, 16 by repeating.", show_default=False)] = None,
     benchmark: Annotated[Optional[str], typer.Option(help="Instead: downscale these high-res images (a folder, or mnist / fashion-mnist / cifar10 for its test split), restore them, and print PSNR and SSIM against bicubic.", show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="--benchmark: use only the first N images.", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="--benchmark on a named dataset: where to find it.", show_default=False)] = None,
@@ -386,6 +395,7 @@ def upscale(
     import math
 
     from gancli.device import resolve_device
+    from gancli.files import refuse_overwriting_inputs, refuse_shared_outputs
     from gancli.images import check_writable, expand_image_paths
     from gancli.loading import open_model
     from gancli.upscaling import upscale_files
@@ -407,10 +417,13 @@ def upscale(
     if benchmark is not None:
         return _upscale_benchmark(upscaler, passes, benchmark, data_dir, limit, source)
     paths = expand_image_paths(inputs)
+    outputs = [out / f"{p.stem}.png" for p in paths]
+    refuse_overwriting_inputs(outputs, paths)
+    refuse_shared_outputs(outputs, paths)
     check_writable(out)
     net, channels = (upscaler.net, upscaler.config.channels) if upscaler else (None, 0)
     dev = upscaler.device if upscaler else resolve_device(device.value)
-    upscale_files(paths, out, model_scale**passes, net, channels, passes, model_scale, method.value, dev)
+    upscale_files(paths, outputs, model_scale**passes, net, channels, passes, model_scale, method.value, dev)
     typer.echo(f"Wrote {len(paths)} image(s) x{model_scale**passes} to {out}/ ({source})")
 
 
@@ -419,8 +432,15 @@ def _upscale_benchmark(upscaler, passes: int, source: str, data_dir: Path | None
 
     if upscaler is None:
         raise UsageError("--benchmark compares a trained upscaler with bicubic; give --model (and no --method).")
+    from gancli.data import trust_data_dir
+
+    trust_data_dir(data_dir)
     images, what = benchmark_images(source, data_dir, limit)
     scale = upscaler.config.scale
+    smallest = 2 * scale**passes
+    too_small = sum(1 for image in images if min(image.shape[-2:]) < smallest)
+    if too_small:
+        raise UsageError(f"{too_small} of the {len(images)} benchmark images are too small to downscale x{scale**passes}; each needs at least {smallest}x{smallest} pixels.")
     scores = benchmark(upscaler.net, upscaler.config.channels, scale, passes, images, upscaler.device)
     typer.echo(f"Benchmark: {len(images)} images ({what}) downscaled x{scale**passes} with antialiased bicubic, then restored")
     typer.echo(f"{'method':<28}{'PSNR (dB)':>10}{'SSIM':>9}")
@@ -436,7 +456,7 @@ def grid(
     images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
     out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("grid.png"),
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per row (default: square-ish).", show_default=False)] = None,
-    padding: Annotated[int, typer.Option(min=0, help="Pixels between images.")] = 2,
+    padding: Annotated[int, typer.Option(min=0, max=256, help="Pixels between images.")] = 2,
 ) -> None:
     """Arrange images into one grid PNG (sizes follow the first image).
 
@@ -463,7 +483,7 @@ def run(argv: list[str] | None = None) -> int:
     except ImportError:
         from click import exceptions as click_errors
 
-    argv = list(argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:]) or ["--help"]  # bare `gancli`: the help, no error line
     debug = os.environ.get("GANCLI_DEBUG") == "1" or "--debug" in argv
     try:
         result = app(args=_gather_labels(argv), prog_name="gancli", standalone_mode=False)

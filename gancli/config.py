@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
+from pathlib import Path
 
 from gancli.errors import GancliError, UsageError
 
@@ -17,11 +18,12 @@ from gancli.errors import GancliError, UsageError
 NORMALISATION = "[-1,1]"
 
 DEFAULT_EPOCHS = 5
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 EMA_DECAY = 0.999  # --ema
 AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.augment)
 
 # Options that describe the model or its data: fixed by the checkpoint when resuming.
-MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width", "data_dir",
+MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width",
                  "scale", "loss", "spectral_norm", "ema", "augment", "attention_size", "phase_steps")  # fmt: skip
 
 
@@ -70,12 +72,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        """Build a config from stored values; missing fields keep their defaults, unknown ones are ignored."""
+        """Build a config from stored values; missing fields keep their defaults, unknown ones are ignored.
+
+        Every value is checked in type and range first (a checkpoint may come from anyone): a
+        ValueError names the field, its value and what was expected.
+        """
+        if not isinstance(values, dict):
+            raise ValueError(f"the config is a JSON {type(values).__name__}, not an object")
         known = {f.name for f in fields(cls)}
         kept = {k: v for k, v in values.items() if k in known}
+        for name, value in kept.items():
+            check_field(name, value)
         if "class_names" in kept:
             kept["class_names"] = tuple(kept["class_names"])
-        return cls(**kept)
+        config = cls(**kept)
+        if len(config.class_names) != config.num_classes:
+            raise ValueError(f"num_classes is {config.num_classes} but class_names has {len(config.class_names)} names")
+        return config
 
     def with_changes(self, **changes) -> "TrainConfig":
         return replace(self, **changes)
@@ -83,6 +96,52 @@ class TrainConfig:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
+
+
+# --- what a stored config may hold ----------------------------------------------------------------
+
+_INT = {  # field: (lowest, highest); the highest keep a crafted file from asking for terabytes
+    "image_size": (4, 512), "channels": (1, 3), "latent_dim": (1, 4096), "num_classes": (0, 10_000),
+    "generator_width": (1, 1024), "discriminator_width": (1, 1024), "phase_steps": (0, 10**9), "attention_size": (0, 512),
+    "scale": (2, 4), "batch_size": (1, 65_536), "epochs": (1, 10**9), "steps": (1, 10**12), "seed": (0, MAX_SEED),
+    "eval_every": (1, 10**12), "eval_n": (10, 10**6), "sample_every": (1, 10**12), "checkpoint_every": (1, 10**12), "keep": (1, 10**6),
+}  # fmt: skip
+_FLOAT = {"content_weight": (0.0, 1e6), "lr_g": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 1.0), "beta2": (0.0, 1.0), "ema": (0.0, 1.0)}
+_CHOICES = {"upsample": ("transpose", "nearest"), "precision": ("fp32", "bf16"), "loss": ("bce", "hinge", "wgan-gp"), "normalisation": (NORMALISATION,)}
+_OPTIONAL = ("epochs", "steps", "eval_every", "keep")
+_TEXT = ("arch", "dataset", "augment", "eval_classifier", "data_dir")
+
+
+def check_field(name: str, value) -> None:
+    """Raise ValueError unless `value` is a valid stored value of TrainConfig field `name`."""
+    import math
+
+    from gancli.files import check_component
+
+    if value is None and name in _OPTIONAL:
+        return
+    if name in _INT:
+        low, high = _INT[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or (name == "channels" and value == 2):
+            raise ValueError(f"{name} is {value!r}; expected a whole number from {low} to {high}")
+    elif name in _FLOAT:
+        low, high = _FLOAT[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{name} is {value!r}; expected a number from {low} to {high}")
+    elif name in _CHOICES and value not in _CHOICES[name]:
+        raise ValueError(f"{name} is {value!r}; expected one of {', '.join(_CHOICES[name])}")
+    elif name in _TEXT and (not isinstance(value, str) or len(value) > 4096 or "\0" in value):
+        raise ValueError(f"{name} is {value!r}; expected text")
+    elif name == "spectral_norm" and not isinstance(value, bool):
+        raise ValueError(f"spectral_norm is {value!r}; expected true or false")
+    elif name == "class_names":
+        if not isinstance(value, (list, tuple)) or len(value) > _INT["num_classes"][1]:
+            raise ValueError(f"class_names is {type(value).__name__}; expected a list of names")
+        for class_name in value:
+            try:
+                check_component(class_name, "class_names")
+            except GancliError as exc:
+                raise ValueError(str(exc).rstrip(".")) from None
 
 
 # --- from `gancli train` options to a config ----------------------------------------------------
@@ -113,12 +172,33 @@ def plan_training(options: dict, given: set[str]):
             if name in given and model[name] != stored:
                 flag = "DATASET" if name == "dataset" else "--" + name.replace("_", "-")
                 raise UsageError(f"{flag} cannot change when resuming (the checkpoint has {stored!r}); drop it or start a new run.")
-        return checkpoint.config.with_changes(**changes), o["out"] or runs.run_dir_of(checkpoint.path), checkpoint
+        if o["data_dir"] is not None:  # the data moved: where to find it now
+            changes["data_dir"] = str(o["data_dir"])
+        source = runs.run_dir_of(checkpoint.path)
+        run_dir = o["out"] or source
+        if o["out"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
+            raise UsageError(f"--out '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --out to continue in '{source}', or name a new folder.")
+        config, notices = _resumed_config(checkpoint.config, o, given, changes)
+        return config, run_dir, checkpoint, notices
     config = _new_config(o, given, model, changes)
     run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
-    if runs.last_checkpoint_path(run_dir).exists():
-        raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --out.")
-    return config, run_dir, None
+    if runs.holds_run(run_dir):
+        raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --out.")
+    return config, run_dir, None, []
+
+
+# Training options a resumed run takes from the command line (recorded in its config.json and
+# checkpoints, and announced); the model options above stay as the checkpoint has them.
+RESUMABLE_CHANGES = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "precision")
+
+
+def _resumed_config(stored: TrainConfig, o: dict, given: set[str], changes: dict) -> tuple[TrainConfig, list[str]]:
+    if "seed" in given and o["seed"] != stored.seed:
+        raise UsageError(f"--seed cannot change when resuming (the checkpoint has {stored.seed}): it fixes the data order and noise; drop it or start a new run.")
+    applied = {name: o[name] for name in RESUMABLE_CHANGES if name in given and o[name] != getattr(stored, name)}
+    notices = [f"Resuming with {', '.join(f'{_flag(k)} {v} (was {getattr(stored, k)})' for k, v in applied.items())}: "
+               "the run continues differently from an uninterrupted one."] if applied else []  # fmt: skip
+    return stored.with_changes(**changes, **applied), notices
 
 
 def _check_ranges(o: dict) -> None:
@@ -174,6 +254,8 @@ def fit_to_data(config: TrainConfig, dataset, resumed: bool) -> tuple[TrainConfi
             f"The data in '{config.dataset}' no longer matches the checkpoint ({dataset.channels} channels, "
             f"{len(dataset.class_names)} classes vs {config.channels} and {config.num_classes}); restore it or start a new run."
         )
+    if len(dataset) < 2:
+        raise UsageError(f"'{config.dataset}' has {len(dataset)} image; training needs at least 2 (BatchNorm compares images within a step).")
     changes = dict(channels=dataset.channels, class_names=dataset.class_names, num_classes=len(dataset.class_names))
     if config.batch_size > len(dataset):
         notices.append(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); using {len(dataset)}.")

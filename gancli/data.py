@@ -84,6 +84,25 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("GANCLI_DATA_DIR") or Path.home() / ".cache" / "gancli" / "datasets")
 
 
+_USER_DATA_DIRS: set[Path] = set()  # folders named by --data-dir in this command
+
+
+def trust_data_dir(data_dir: Path | None) -> None:
+    """The user named `data_dir` (--data-dir): downloads may go there. A data_dir read from a checkpoint
+    is only searched, so a file from someone else cannot make gancli create folders or download anywhere."""
+    if data_dir is not None:
+        _USER_DATA_DIRS.add(Path(data_dir).absolute())
+
+
+def _download_refusal(data_dir: Path) -> str | None:
+    """Why nothing may be downloaded into data_dir, or None when it may."""
+    if os.environ.get("GANCLI_OFFLINE"):
+        return "downloads are off (GANCLI_OFFLINE)"
+    if data_dir.absolute() not in _USER_DATA_DIRS | {default_data_dir().absolute()}:
+        return f"gancli downloads only into --data-dir or {default_data_dir()}, not into a folder named by a checkpoint"
+    return None
+
+
 def is_named_dataset(dataset: str) -> bool:
     return dataset in NAMED_DATASETS
 
@@ -111,7 +130,7 @@ def load_dataset(dataset: str, image_size: int, data_dir: Path | None = None, do
     check_dataset(dataset)
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if dataset in NAMED_DATASETS:
-        loaded = _load_named(NAMED_DATASETS[dataset], data_dir, download and not os.environ.get("GANCLI_OFFLINE"))
+        loaded = _load_named(NAMED_DATASETS[dataset], data_dir, _download_refusal(data_dir) if download else "downloads are off")
     else:
         loaded = load_image_folder(Path(dataset), image_size)
     if loaded.image_size != image_size:
@@ -143,10 +162,13 @@ def load_test_images(dataset: str, data_dir: Path | None = None) -> tuple[torch.
             if _idx_path(folder, "t10k-images-idx3-ubyte") and _idx_path(folder, "t10k-labels-idx1-ubyte"):
                 return read_idx_pair(folder, "t10k")[0], f"{spec.title} test split from {folder}"
         raise GancliError(f"The {spec.title} test split (t10k-*-ubyte files) is not in {data_dir}; pass --data-dir.")
+    refusal = _download_refusal(data_dir)
+    if refusal and not data_dir.is_dir():
+        raise GancliError(f"The {spec.title} test split is not in {data_dir} and {refusal}; pass --data-dir.")
     import torchvision
 
     try:
-        ds = getattr(torchvision.datasets, spec.torchvision_class)(root=str(data_dir), train=False, download=not os.environ.get("GANCLI_OFFLINE"))
+        ds = getattr(torchvision.datasets, spec.torchvision_class)(root=str(data_dir), train=False, download=refusal is None)
     except Exception as exc:
         raise GancliError(f"The {spec.title} test split is not in {data_dir} and could not be downloaded ({type(exc).__name__}).") from exc
     return torch.as_tensor(ds.data).permute(0, 3, 1, 2).contiguous(), f"{spec.title} test split from {data_dir}"
@@ -155,20 +177,19 @@ def load_test_images(dataset: str, data_dir: Path | None = None) -> tuple[torch.
 # --- named datasets ---------------------------------------------------------------------------
 
 
-def _load_named(spec: NamedDataset, data_dir: Path, download: bool) -> ImageDataset:
+def _load_named(spec: NamedDataset, data_dir: Path, refusal: str | None) -> ImageDataset:
     if spec.idx_files:
         found = find_idx_split(spec, data_dir)
         if found is not None:
             images, labels, where = found
             return _named(spec, images, labels, f"{spec.title} training split from {where}", split="train")
-    error = None
-    if download:
+    reason = refusal
+    if refusal is None:
         try:
             return _download_named(spec, data_dir)
         except Exception as exc:  # offline, blocked, checksum failure: all mean "not available"
             lines = [line.strip(" <>") for line in str(exc).splitlines() if line.strip()]
-            error = lines[-1] if lines else type(exc).__name__  # torchvision puts the cause last
-    reason = f"could not be downloaded ({error})" if error else "downloads are off (GANCLI_OFFLINE)"
+            reason = f"could not be downloaded ({lines[-1] if lines else type(exc).__name__})"  # torchvision puts the cause last
     if spec.name == "mnist":
         images, labels = read_idx_pair(BUNDLED_MNIST, "t10k")
         loaded = _named(spec, images, labels, "bundled MNIST test split")
@@ -260,8 +281,9 @@ def load_image_folder(folder: Path, image_size: int) -> ImageDataset:
     When every image sits in a first-level sub-folder, those sub-folders are the classes.
     Greyscale-only folders give one channel, anything else three.
     """
-    from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import functional as F
+
+    from gancli.images import GREY_MODES, as_8bit, open_image
 
     paths = list_images(folder)
     if not paths:
@@ -269,13 +291,12 @@ def load_image_folder(folder: Path, image_size: int) -> ImageDataset:
     tensors, kept, colour, skipped = [], [], False, 0
     for path in paths:
         try:
-            with Image.open(path) as img:
-                img.load()
-                colour = colour or img.mode not in ("1", "L", "LA", "I", "I;16", "F")
-                img = F.center_crop(F.resize(img.convert("RGB"), image_size), image_size)
+            with open_image(path) as img:
+                colour = colour or img.mode not in GREY_MODES
+                img = F.center_crop(F.resize(as_8bit(img, "RGB"), image_size), image_size)  # 16-bit scaled, EXIF upright
                 tensors.append(F.pil_to_tensor(img))
                 kept.append(path)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        except GancliError:  # unreadable, or too large to decode
             skipped += 1
     if not tensors:
         raise GancliError(f"None of the {len(paths)} image files in '{folder}' could be read; check that they are valid images.")

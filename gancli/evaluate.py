@@ -117,7 +117,7 @@ def generated_features(generator, config: TrainConfig, extractor, n: int, seed: 
         feats.append(f)
         if c is not None:
             classes.append(c)
-    return torch.cat(feats), (torch.cat(classes) if classes else None), asked
+    return torch.cat(feats), (torch.cat(classes) if classes else None), (asked[0:n] if asked is not None else None)
 
 
 def evaluate(generator, config: TrainConfig, extractor, n: int = DEFAULT_N, seed: int = 0, device=None, data_dir=None) -> Evaluation:
@@ -142,19 +142,29 @@ def metric_text(name: str, value: float, config: TrainConfig) -> str:
     return f"{value:.3f}" if name != "FID" else f"{value:.2f}"
 
 
-def append_record(path: Path, record: dict) -> None:
-    """Add one evaluation to a run's eval.json (a list, oldest first), atomically."""
-    records = []
-    if path.is_file():
+def append_record(path: Path, record: dict) -> Path | None:
+    """Add one evaluation to a run's eval.json (a list, oldest first), atomically.
+
+    A file that is not such a list is kept, renamed eval.json.unreadable-<time>, never silently
+    replaced; returns where it went (None when nothing was moved).
+    """
+    import time
+
+    from gancli.files import write_text
+
+    records, moved = [], None
+    if path.is_file() or path.is_symlink():
         try:
             records = json.loads(path.read_text())
-            records = records if isinstance(records, list) else []
-        except ValueError:
+        except (ValueError, OSError):
+            records = None
+        if not isinstance(records, list):
+            moved = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.rename(moved)
             records = []
     records.append(record)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=1, default=_plain) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(records, indent=1, default=_plain) + "\n")
+    return moved
 
 
 def _plain(value):

@@ -97,3 +97,13 @@ def refuse_overwriting_inputs(outputs, inputs) -> None:
     for out in outputs:
         if Path(out).resolve() in sources:
             raise UsageError(f"'{out}' is one of the inputs; writing it would replace the original. Choose another output name.")
+
+
+def refuse_shared_outputs(outputs, inputs) -> None:
+    """Refuse when two inputs would be written to the same output file (same name from two folders)."""
+    seen: dict[Path, object] = {}
+    for out, source in zip(outputs, inputs):
+        key = Path(out).resolve()
+        if key in seen:
+            raise UsageError(f"'{seen[key]}' and '{source}' would both be written to '{out}'; upscale them into separate --out folders.")
+        seen[key] = source

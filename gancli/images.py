@@ -138,7 +138,7 @@ def expand_image_paths(items: list[str]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         elif glob.has_magic(item):
-            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            matches = _glob(item)
             if not matches:
                 raise UsageError(f"The pattern '{item}' matches no files.")
             found += [p for p in matches if p.is_file()]
@@ -184,6 +184,14 @@ def as_8bit(img, mode: str | None = None):
         top = 1.0 if img.mode == "F" and values.max(initial=0) <= 1 else 65535.0 if values.max(initial=0) > 255 else 255.0
         img = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     return img.convert(mode)
+
+
+def _glob(pattern: str) -> list[Path]:
+    """Paths matching a glob pattern (** included) without following symbolic links to folders, which may loop."""
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = Path(*parts[:first]) if first else Path(".")
+    return sorted(root.glob(str(Path(*parts[first:])))) if root.is_dir() else []
 
 
 def load_image(path: Path) -> torch.Tensor:

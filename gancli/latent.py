@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
+from gancli.config import MAX_SEED
 from gancli.errors import UsageError
 
 MAX_SEEDS = 100_000
@@ -44,6 +45,8 @@ def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
         last = int(match.group(2)) if match.group(2) is not None else first
         if last < first:
             raise UsageError(f"{flag} range '{part}' runs backwards; write it as {last}-{first}.")
+        if last > MAX_SEED:
+            raise UsageError(f"{flag} '{part}' is too large; seeds are whole numbers from 0 to {MAX_SEED}.")
         if len(seeds) + last - first + 1 > MAX_SEEDS:
             raise UsageError(f"{flag} '{text}' asks for more than {MAX_SEEDS:,} seeds; use --n with --seed for large batches.")
         seeds.extend(range(first, last + 1))

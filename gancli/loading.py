@@ -10,8 +10,8 @@ import torch
 from gancli import checkpoints, runs
 from gancli.config import TrainConfig
 from gancli.device import resolve_device
-from gancli.errors import UsageError
-from gancli.models import Architecture, build_generator, get_architecture
+from gancli.errors import GancliError, UsageError
+from gancli.models import Architecture, build_generator, check_model_size, get_architecture
 
 
 @dataclass
@@ -35,10 +35,13 @@ def open_model(path: Path | None, kind: str, device: str = "auto", ema: bool = T
     dev = resolve_device(device)
     header = checkpoints.read_header(path)
     _check_kind(header, kind)
+    check_model_size(header.config)  # before reading tensors: a crafted file may ask for terabytes
     checkpoint = checkpoints.load_checkpoint(path, prefixes=("generator", "generator_ema"))
     net = build_generator(checkpoint.config)
     prefix = "generator_ema" if ema and checkpoint.group("generator_ema") else "generator"
     checkpoints.load_state(net, checkpoint, prefix)
+    if not all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()):
+        raise GancliError(f"'{path}' holds non-finite {prefix} weights (its training diverged); use an earlier checkpoint of the run.")
     weights = "EMA" if prefix == "generator_ema" else "last step"
     return Model(net.to(dev).eval(), checkpoint.config, get_architecture(checkpoint.config.arch), path, header.step, weights, dev)
 

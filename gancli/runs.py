@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,55 @@ class Run:
 
 
 def default_run_dir(dataset: str, arch: str) -> Path:
+    """runs/<dataset>-<arch>-<time>, with -2, -3, ... when that name is taken (two runs started in one second)."""
     name = Path(dataset).name if Path(dataset).is_dir() else dataset
-    return RUNS_ROOT / f"{name}-{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = RUNS_ROOT / f"{name}-{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+RUN_FILES = ("config.json", "metrics.csv", CHECKPOINTS)  # a folder holding any of these holds a run
+
+
+def holds_run(folder: Path) -> bool:
+    return any((Path(folder) / name).exists() for name in RUN_FILES)
+
+
+class RunLock:
+    """An exclusive lock on a run directory for as long as a training writes to it.
+
+    flock() on run/.lock: a second training into the same folder is refused, and a crashed or
+    killed one leaves nothing stuck (the kernel drops the lock with the process).
+    """
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / ".lock"
+        self.file = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_symlink():
+            raise UsageError(f"'{self.path}' is a symbolic link; remove it.")
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.close()
+            raise UsageError(f"Another gancli train is writing to '{self.path.parent}'; wait for it to end or choose another --out.") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"{os.getpid()}\n")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()  # releases the lock; the file stays (removing it would race a waiting run)
 
 
 def last_checkpoint_path(run_dir: Path) -> Path:
@@ -108,15 +156,21 @@ def run_dir_of(checkpoint: Path) -> Path:
 
 
 class MetricsLog:
-    """metrics.csv, one row per --sample-every steps; resuming drops rows past the resumed step."""
+    """metrics.csv, one row per --sample-every steps; resuming drops rows past the resumed step.
+
+    The file is rewritten atomically at the start (a kill then leaves the old file or the new one),
+    then rows are appended.
+    """
 
     def __init__(self, path: Path, columns: tuple[str, ...], truncate_after: int):
+        from gancli.files import atomic_path
+
         self.path, self.columns = path, columns
         rows = []
         if path.exists() and truncate_after > 0:
             with path.open(newline="") as f:
                 rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= truncate_after]
-        with path.open("w", newline="") as f:
+        with atomic_path(path, "--out") as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)

@@ -24,12 +24,12 @@ def generate(
     n: int,
     seed: int,
     device: torch.device,
-    labels: torch.Tensor | None = None,
+    labels=None,
 ) -> Iterator[torch.Tensor]:
     """`n` images as uint8 (B, C, H, W) batches; the same seed (and labels) always give the same images.
 
     Args:
-        labels: class indices (n,) for conditional generators; None for unconditional ones.
+        labels: class indices (a tensor (n,) or Labels) for conditional generators; None for unconditional ones.
     """
     start = 0
     for z in latent_batches(seed, n, config.latent_dim, SAMPLE_BATCH):
@@ -69,37 +69,56 @@ def render(
 # --- what the sample and interpolate commands ask for -----------------------------------------
 
 
+class Labels:
+    """The labels of a stream of images, made a batch at a time (labels[a:b]) so that memory does not grow with n.
+
+    per_class 0: every class in turn (0, 1, ..., k-1, 0, ...); per_class p: p of class 0, then p of class 1, ...;
+    fixed c: class c throughout.
+    """
+
+    def __init__(self, num_classes: int, per_class: int = 0, fixed: int | None = None):
+        self.num_classes, self.per_class, self.fixed = num_classes, per_class, fixed
+
+    def __getitem__(self, part: slice) -> torch.Tensor:
+        index = torch.arange(part.start or 0, part.stop)
+        if self.fixed is not None:
+            return torch.full_like(index, self.fixed)
+        return index // self.per_class if self.per_class else index % self.num_classes
+
+
 def cycle_labels(num_classes: int, n: int) -> torch.Tensor:
     """Every class in turn: 0, 1, ..., k-1, 0, 1, ..."""
-    return torch.arange(n) % num_classes
+    return Labels(num_classes)[0:n]
 
 
 def class_rows(num_classes: int, per_class: int) -> torch.Tensor:
     """Labels for a class grid: per_class of class 0, then of class 1, ..."""
-    return torch.arange(num_classes).repeat_interleave(per_class)
+    return Labels(num_classes, per_class)[0 : num_classes * per_class]
 
 
-def stream_labels(config: TrainConfig, count: int, class_index: int | str | None) -> torch.Tensor:
+def stream_labels(config: TrainConfig, count: int, class_index: int | str | None) -> Labels:
     """Labels for `count` streamed images: one class, a row per class ("all"), or every class in turn."""
     from gancli.labels import ALL
 
     if class_index == ALL:
-        return class_rows(config.num_classes, count // config.num_classes)
+        return Labels(config.num_classes, per_class=count // config.num_classes)
     if class_index is None:
-        return cycle_labels(config.num_classes, count)
-    return torch.full((count,), int(class_index))
+        return Labels(config.num_classes)
+    return Labels(config.num_classes, fixed=int(class_index))
 
 
 def export_image_folder(generator, config: TrainConfig, per_class: int, seed: int, device, out_dir: Path) -> int:
     """`per_class` images of every class into out_dir/<class name>/00000.png, the layout
     torchvision.datasets.ImageFolder reads. Returns how many were written."""
+    from gancli.files import child
     from gancli.images import save_each
 
-    labels = class_rows(config.num_classes, per_class)
+    labels = Labels(config.num_classes, per_class)
+    folders = [child(out_dir, name) for name in config.class_names]  # a class name is a folder name, never a path
     written = 0
-    for batch in generate(generator, config, len(labels), seed, device, labels):
-        names = [config.class_names[c] for c in labels[written : written + len(batch)].tolist()]
-        save_each(batch, [out_dir / name / f"{written + i:05d}.png" for i, name in enumerate(names)])
+    for batch in generate(generator, config, config.num_classes * per_class, seed, device, labels):
+        classes = labels[written : written + len(batch)].tolist()
+        save_each(batch, [folders[c] / f"{written + i:05d}.png" for i, c in enumerate(classes)])
         written += len(batch)
     return written
 
@@ -170,12 +189,14 @@ def write_seeds(generator, config: TrainConfig, seeds: list[int], device, class_
     from gancli.images import grid_layout, save_each, save_grid
     from gancli.labels import ALL
 
+    from gancli.files import child
+
     images = seed_images(generator, config, seeds, device, class_index)
     if out_dir is not None:
         names = [f"seed{s:04d}.png" for s in seeds]
         if class_index == ALL:
             names = [f"{name}-seed{s:04d}.png" for name in config.class_names for s in seeds]
-        save_each(images, [out_dir / name for name in names])
+        save_each(images, [child(out_dir, name) for name in names])
         return len(images), f"{out_dir / names[0]}" if len(names) == 1 else f"{len(names)} images to {out_dir}/ ({names[0]} ... {names[-1]})"
     columns = nrow or (len(seeds) if class_index == ALL else None)
     save_grid(images, out, nrow=columns)
@@ -185,7 +206,7 @@ def write_seeds(generator, config: TrainConfig, seeds: list[int], device, class_
 def write_stream(generator, config: TrainConfig, n: int | None, seed: int, device, class_index, out: Path, out_dir: Path | None,
                  nrow: int | None) -> tuple[int, str]:  # fmt: skip
     """`n` images of one seeded stream (with --label all: n per class), as a grid or files 00000.png ...; returns (count, what)."""
-    from gancli.images import grid_layout, save_each, save_grid
+    from gancli.images import Grid, grid_layout, save_each
     from gancli.labels import ALL
 
     per_row = n or 8
@@ -199,6 +220,10 @@ def write_stream(generator, config: TrainConfig, n: int | None, seed: int, devic
             save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
             written += len(batch)
         return count, f"{count} images to {out_dir}/ (seed {seed})"
-    save_grid(torch.cat(list(batches)), out, nrow=columns)
+    grid = None
+    for batch in batches:  # pasted as they come: memory holds the uint8 canvas and one batch
+        grid = grid or Grid(count, tuple(batch.shape[1:]), columns)
+        grid.add(batch)
+    grid.save(out)
     return count, f"a grid of {count} images ({grid_layout(count, columns)}) to {out} (seed {seed})"
 

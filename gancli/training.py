@@ -7,6 +7,7 @@ train() prints nothing: a reporter (the Rich display in the CLI) is told about p
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from gancli.config import DEFAULT_EPOCHS, TrainConfig, fit_to_data
 from gancli.data import load_dataset
 from gancli.device import compiler, resolve_device
 from gancli.errors import GancliError, UsageError
-from gancli.models import get_architecture
-from gancli.runs import MetricsLog, Run
+from gancli.models import check_model_size, get_architecture
+from gancli.files import refuse_links, remove_orphans, write_text
+from gancli.runs import MetricsLog, Run, RunLock
 from gancli.signals import stop_requests
 from gancli.tasks import make_task
 from gancli.tasks.base import Stat
@@ -104,6 +106,7 @@ def train(
     compile: bool = False,
     time_limit: float | None = None,
     clock=time.perf_counter,
+    notices: list[str] = (),
 ) -> TrainingResult:
     """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written.
 
@@ -118,7 +121,9 @@ def train(
     if cluster.distributed and arch.task != "gan":
         raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
-    config, notices = fit_to_data(config, dataset, resumed=resume is not None)
+    config, data_notices = fit_to_data(config, dataset, resumed=resume is not None)
+    notices = [*notices, *data_notices]
+    check_model_size(config)
     config = arch.prepare(config, _total_steps(config, len(dataset) // max(1, config.batch_size * cluster.world_size)), notices)
     if cluster.distributed:
         dev = distributed.start(cluster, dev)
@@ -169,20 +174,27 @@ class Loop:
         if compile:
             task.wrap(compiler())
         stats = task.stats + task.scores
-        if self.writes:
-            files.root.mkdir(parents=True, exist_ok=True)
-            files.config.write_text(config.to_json() + "\n")
-            self.metrics = MetricsLog(files.metrics, ("step", "epoch", *(s.name for s in stats), "images_per_s", "seconds"), start_step)
+        with RunLock(files.root) if self.writes else contextlib.nullcontext():
+            if self.writes:
+                refuse_links([files.config, files.metrics, files.metrics_plot, files.progress_gif, files.samples, files.checkpoints, files.last])
+                remove_orphans(files.root)  # temporary files of a run killed mid-write
+                write_text(files.config, config.to_json() + "\n")
+                self.metrics = MetricsLog(files.metrics, ("step", "epoch", *(s.name for s in stats), "images_per_s", "seconds"), start_step)
+            self._run(reporter, resume, start_step, seconds_before, stats, time_limit, clock)
+        return self.result
+
+    def _run(self, reporter: Reporter, resume, start_step: int, seconds_before: float, stats, time_limit, clock) -> None:
+        config, cluster, files = self.config, self.cluster, self.run_files
         device_text = str(self.dev) if not cluster.distributed else f"{self.dev.type} x {cluster.world_size} processes (DDP)"
         reporter.start(TrainingPlan(config, files.root, device_text, self.data_description, self.notices, start_step, self.total_steps,
                                     self.steps_per_epoch, cluster.world_size, stats))  # fmt: skip
         kind = get_architecture(config.arch).kind
         self.result = TrainingResult(files.root, files.last, start_step, self.total_steps, seconds_before, kind, stats)
         self.best = self._best_so_far() if resume is not None and self.writes else -math.inf
+        self.last_good = files.last if resume is not None and files.last.is_file() else None  # what a failure leaves intact
         self._steps(reporter, start_step, seconds_before, time_limit, clock)
         if self.writes:
             write_training_visuals(files, stats)
-        return self.result
 
     def _steps(self, reporter: Reporter, step: int, seconds_before: float, time_limit: float | None, clock) -> None:
         task, config, cluster, result = self.task, self.config, self.cluster, self.result
@@ -220,10 +232,7 @@ class Loop:
                 if self.writes and (at_row or now - shown_at >= DISPLAY_INTERVAL_S):
                     means = (shown_sum / shown_steps).tolist()
                     if not all(math.isfinite(v) for v in means):
-                        raise GancliError(
-                            f"Training diverged at step {step}: the losses are not finite. The last good checkpoint "
-                            f"is {result.checkpoint}; try a lower --lr-g/--lr-d or another --seed."
-                        )
+                        raise GancliError(f"Training diverged at step {step}: the losses are not finite. {self._kept()}")
                     self.last_scores = task.latest()
                     speed = shown_steps * self.images_per_step / max(now - shown_at, 1e-9)
                     shown = dict(zip(names, means)) | self.last_scores
@@ -246,7 +255,7 @@ class Loop:
 
     def _row(self, step: int, row: dict, eval_due: bool) -> None:
         """A metrics row, the sample grid and last.safetensors (best.safetensors when the metric improved)."""
-        _check_weights(self.task, step, self.result.checkpoint)
+        self._check_weights(step)
         if self.writes:
             row = row | self.last_scores | {"step": step, "epoch": round(step / self.steps_per_epoch, 3), "seconds": self.result.seconds}
             self.metrics.append(row)
@@ -261,14 +270,35 @@ class Loop:
         self.result.step = step
 
     def _save(self, path: Path, step: int) -> None:
+        """Write a checkpoint: never one with non-finite weights, and on a failed write say what is intact."""
+        self._check_weights(step)
         scores = {k.lower(): f"{v:.6f}" for k, v in self.last_scores.items() if v is not None}
-        checkpoints.save_training_state(
-            path, self.task, self.config, step, step // self.steps_per_epoch, self.dev.type, seconds=f"{self.result.seconds:.3f}",
-            dataset_description=self.data_description, processes=str(self.cluster.world_size), **scores,
-        )  # fmt: skip
+        try:
+            checkpoints.save_training_state(
+                path, self.task, self.config, step, step // self.steps_per_epoch, self.dev.type, seconds=f"{self.result.seconds:.3f}",
+                dataset_description=self.data_description, processes=str(self.cluster.world_size), **scores,
+            )  # fmt: skip
+        except OSError as exc:
+            raise GancliError(f"Cannot write '{path}' at step {step} ({exc.strerror or exc}). {self._kept()} Free some space first.") from exc
+        if path == self.run_files.last or self.last_good is None:
+            self.last_good = path
+
+    def _kept(self) -> str:
+        """Which checkpoint survives a failure, and how to go on from it."""
+        if self.last_good is None or not self.last_good.is_file():
+            return "No checkpoint was saved yet; try a lower --lr-g/--lr-d or another --seed."
+        return f"The last good checkpoint is {self.last_good}: resume with gancli train --resume {self.last_good}, or try a lower --lr-g/--lr-d."
+
+    def _check_weights(self, step: int) -> None:
+        """Refuse to save non-finite weights: they would overwrite the last good checkpoint."""
+        for name, module in self.task.modules.items():
+            for tensor in module.state_dict().values():
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    raise GancliError(f"Training diverged at step {step}: the {name} weights are not finite. {self._kept()}")
 
     def _resume(self, resume: checkpoints.Checkpoint) -> tuple[int, float]:
         start_step, seconds = checkpoints.restore_training_state(resume, self.task, self.dev.type, self.notices)
+        self.notices.insert(0, f"Resuming {resume.path} from step {start_step}.")
         if start_step >= self.total_steps:
             raise UsageError(
                 f"The run is already at step {start_step} of {self.total_steps}; pass a larger --steps or --epochs to train further."
@@ -289,14 +319,3 @@ class Loop:
         except GancliError:
             return -math.inf
         return -math.inf if value is None else self.sign * value
-
-
-def _check_weights(task, step: int, last_good: Path) -> None:
-    """Refuse to save non-finite weights: they would overwrite the last good checkpoint."""
-    for name, module in task.modules.items():
-        for tensor in module.state_dict().values():
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                raise GancliError(
-                    f"Training diverged at step {step}: the {name} weights are not finite. The last good checkpoint "
-                    f"is {last_good}; try a lower --lr-g/--lr-d or another --seed."
-                )

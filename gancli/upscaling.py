@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gancli.errors import UsageError
 from gancli.images import to_uint8
 from gancli.metrics import psnr_each, ssim_each
 
@@ -27,40 +28,67 @@ def bicubic(low: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(low, scale_factor=scale, mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
-TILE = 128  # low-res pixels a side per tile
+TILE = 256  # low-res pixels a side per tile (measured: fewer, larger tiles waste less on overlap)
 OVERLAP = 8  # low-res pixels of context around each tile, cropped away after upscaling
+MAX_OUTPUT_PIXELS = 256_000_000  # an upscaled image larger than this is refused (768 MB as RGB)
+MAX_SCALE = 16
 
 
 @torch.no_grad()
 def upscale_tensor(upscaler: torch.nn.Module, low: torch.Tensor, scale: int, tile: int = TILE, overlap: int = OVERLAP) -> torch.Tensor:
-    """Upscale (1, C, h, w) in [-1, 1] in overlapping tiles, so memory stays bounded for any size."""
+    """Upscale (1, C, h, w) in [-1, 1] in overlapping tiles; returns float (1, C, h * scale, w * scale)."""
+    out = torch.empty(low.shape[0], low.shape[1], low.shape[2] * scale, low.shape[3] * scale, device=low.device)
+    for (top, bottom, left, right), piece in _tiles(upscaler, low, scale, tile, overlap):
+        out[..., top * scale : bottom * scale, left * scale : right * scale] = piece
+    return out
+
+
+def _tiles(upscaler, low: torch.Tensor, scale: int, tile: int, overlap: int):
+    """((top, bottom, left, right) in low-res pixels, the upscaled tile without its overlap) over the image."""
     _, _, h, w = low.shape
-    if h <= tile and w <= tile:
-        return upscaler(low).clamp(-1, 1)
-    out = torch.empty(low.shape[0], low.shape[1], h * scale, w * scale, device=low.device)
     for top in range(0, h, tile):
         for left in range(0, w, tile):
             t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
             t1, l1 = min(top + tile + overlap, h), min(left + tile + overlap, w)
             piece = upscaler(low[..., t0:t1, l0:l1]).clamp(-1, 1)
             bottom, right = min(top + tile, h), min(left + tile, w)
-            out[..., top * scale : bottom * scale, left * scale : right * scale] = piece[
-                ..., (top - t0) * scale : (bottom - t0) * scale, (left - l0) * scale : (right - l0) * scale
-            ]
+            yield (top, bottom, left, right), piece[..., (top - t0) * scale : (bottom - t0) * scale, (left - l0) * scale : (right - l0) * scale]
+
+
+@torch.no_grad()
+def _upscale_uint8(upscaler, model_channels: int, image: torch.Tensor, scale: int, device) -> torch.Tensor:
+    """uint8 (C, h, w) -> uint8 (C, h * scale, w * scale), tile by tile: memory holds the uint8 images and one tile."""
+    out = torch.empty(image.shape[0], image.shape[1] * scale, image.shape[2] * scale, dtype=torch.uint8)
+    if model_channels == image.shape[0]:
+        groups = [(slice(None), lambda x: x, lambda y: y)]
+    elif model_channels == 1:  # a greyscale model on colour: each channel in turn
+        groups = [(slice(c, c + 1), lambda x: x, lambda y: y) for c in range(image.shape[0])]
+    else:  # a colour model on a greyscale image: grey RGB in, the mean out
+        groups = [(slice(None), lambda x: x.expand(-1, model_channels, -1, -1), lambda y: y.mean(1, keepdim=True))]
+    for channels, widen, narrow in groups:
+        low = widen(image[channels].unsqueeze(0).to(device).float().div_(127.5).sub_(1))
+        for (top, bottom, left, right), piece in _tiles(upscaler, low, scale, TILE, OVERLAP):
+            out[channels, top * scale : bottom * scale, left * scale : right * scale] = to_uint8(narrow(piece))[0]
     return out
 
 
 def upscale_image(upscaler: torch.nn.Module, model_channels: int, image: torch.Tensor, passes: int, scale: int, device) -> torch.Tensor:
-    """uint8 (C, h, w) -> uint8 (C, h * scale**passes, ...). A one-channel model runs on each colour channel."""
-    x = image.float().div(127.5).sub(1).unsqueeze(0).to(device)
+    """uint8 (C, h, w) -> uint8 (C, h * scale**passes, ...). A one-channel model runs on each colour channel.
+
+    Between passes the image is rounded to uint8, as the low-res images the model learnt from were.
+    """
+    check_output_size(image.shape[-2], image.shape[-1], scale**passes)
     for _ in range(passes):
-        if model_channels == x.shape[1]:
-            x = upscale_tensor(upscaler, x, scale)
-        elif model_channels == 1:
-            x = torch.cat([upscale_tensor(upscaler, x[:, c : c + 1], scale) for c in range(x.shape[1])], dim=1)
-        else:  # a colour model on a greyscale image: run it on grey RGB, keep one channel
-            x = upscale_tensor(upscaler, x.expand(-1, model_channels, -1, -1), scale).mean(1, keepdim=True)
-    return to_uint8(x[0])
+        image = _upscale_uint8(upscaler, model_channels, image, scale, device)
+    return image
+
+
+def check_output_size(height: int, width: int, scale: int) -> None:
+    if height * width * scale * scale > MAX_OUTPUT_PIXELS:
+        raise UsageError(
+            f"x{scale} would make a {width}x{height} image {width * scale}x{height * scale} pixels, over the limit of "
+            f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels; use a smaller --scale or crop the image first."
+        )
 
 
 class UpscaledGenerator(torch.nn.Module):
@@ -112,18 +140,19 @@ def benchmark(upscaler: torch.nn.Module, channels: int, model_scale: int, passes
     return {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in scores.items()}
 
 
-def upscale_files(paths: list[Path], out: Path, scale: int, upscaler: torch.nn.Module | None, channels: int, passes: int,
+def upscale_files(paths: list[Path], outputs: list[Path], scale: int, upscaler: torch.nn.Module | None, channels: int, passes: int,
                   model_scale: int, method: str, device) -> None:  # fmt: skip
-    """Upscale each image file into out/<stem>.png, with the model (`passes` times) or a classical filter."""
+    """Upscale each image file into its output path, with the model (`passes` times) or a classical filter."""
     from gancli.images import load_image, save_each
 
-    for path in paths:
+    for path, output in zip(paths, outputs):
         image = load_image(path)
+        check_output_size(image.shape[-2], image.shape[-1], scale)
         if upscaler is not None:
             result = upscale_image(upscaler, channels, image, passes, model_scale, device)
         else:
             result = classical_upscale(image, scale, method)
-        save_each(result.unsqueeze(0), [out / f"{path.stem}.png"])
+        save_each(result.unsqueeze(0), [output])
 
 
 def classical_upscale(image: torch.Tensor, scale: int, method: str) -> torch.Tensor:

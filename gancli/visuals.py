@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from gancli.files import atomic_path
 from PIL.PngImagePlugin import PngInfo
 
 MAX_GIF_FRAMES = 120
@@ -48,7 +50,8 @@ def write_progress_gif(frames: list[Path], out: Path) -> None:
         ImageDraw.Draw(canvas).text((3, grid.height + 1), f"step {step}", fill=(255, 255, 255), font=font)
         images.append(canvas)
     durations = [FRAME_MS] * (len(images) - 1) + [LAST_FRAME_MS]
-    images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    with atomic_path(out) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
 
 
 def read_metrics(path: Path) -> dict[str, list[float | None]]:
@@ -111,7 +114,8 @@ def write_metrics_plot(metrics: Path, out: Path, stats, width: int = 800, panel_
             legend_x += 40 + 7 * len(stat.legend)
     info = PngInfo()  # what was drawn, readable without looking at pixels (tests, scripts)
     info.add_text("gancli:series", json.dumps(drawn))
-    image.save(out, pnginfo=info)
+    with atomic_path(out) as tmp:
+        image.save(tmp, format="PNG", pnginfo=info)
     return drawn
 
 

@@ -122,8 +122,11 @@ def test_torchvision_download_path_converts_to_uint8_nchw(tmp_path, monkeypatch)
             self.data = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
             self.targets = [3, 1, 4, 1]
 
+    from gancli.data import trust_data_dir
+
     monkeypatch.delenv("GANCLI_OFFLINE")
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    trust_data_dir(tmp_path)  # as --data-dir does: downloads may go there
     ds = load_dataset("cifar10", 8, tmp_path)
     assert ds.images.shape == (4, 3, 8, 8) and ds.images.dtype == torch.uint8
     assert ds.images[0, 2, 0, 1].item() == 5  # pixel (0, 1), blue channel of the HWC source

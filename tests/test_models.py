@@ -8,7 +8,7 @@ from gancli.errors import UsageError
 from gancli.models import ARCHITECTURES, build_discriminator, build_generator, check_image_size
 
 CASES = [
-    (arch, size, channels, upsample)
+    pytest.param(arch, size, channels, upsample, marks=[pytest.mark.slow] if size >= 128 else [])  # full-width 128 px models are slow to build
     for arch, spec in ARCHITECTURES.items()
     if spec.kind == "generator"
     for size in (spec.image_sizes or (28, 32))

@@ -72,6 +72,7 @@ def test_phase_steps_belong_to_progan(cli):
     assert result.code == 2 and "--phase-steps is for --arch progan" in result.err
 
 
+@pytest.mark.slow  # colour + eval: the registry tests cover the fast path
 def test_progan_trains_on_colour_images_and_evaluates(cli, isolated, image_folder, classifier_run, tmp_path_factory):
     result = cli("train", image_folder, "--arch", "progan", "--image-size", "32", "--steps", "2", "--out", "col", *FAST)
     assert result.code == 0, result.err

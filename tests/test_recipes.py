@@ -54,6 +54,7 @@ def test_diff_augment_keeps_shape_differs_per_image_and_passes_gradients():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+@pytest.mark.slow  # several runs per recipe
 @pytest.mark.parametrize("recipe", [["--loss", "hinge", "--spectral-norm"], ["--loss", "wgan-gp", "--augment"]])
 def test_recipes_train_and_resume(cli, isolated, recipe):
     assert cli("train", "mnist", *recipe, "--steps", "2", "--out", "r", *FAST).code == 0

@@ -63,6 +63,7 @@ def test_bad_attention_size_names_the_valid_ones(cli):
     assert other.code == 2 and "--attention-size is for --arch sagan" in other.err
 
 
+@pytest.mark.slow  # colour folder: the registry tests cover the fast path
 def test_sagan_trains_on_a_folder_of_colour_images_at_32(cli, isolated, image_folder):
     result = cli("train", image_folder, "--arch", "sagan", "--image-size", "32", "--steps", "2", "--out", "col", *FAST)
     assert result.code == 0, result.err

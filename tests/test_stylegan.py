@@ -85,6 +85,7 @@ def test_truncation_and_mix_need_a_style_based_generator(cli, trained_run):
     assert result.code == 2 and "--mix needs a style-based generator" in result.err
 
 
+@pytest.mark.slow  # colour + eval: the registry tests cover the fast path
 def test_stylegan_trains_on_colour_images_and_evaluates(cli, isolated, image_folder, classifier_run, tmp_path_factory):
     result = cli("train", image_folder, "--arch", "stylegan", "--image-size", "32", "--steps", "2", "--out", "col", *FAST)
     assert result.code == 0, result.err

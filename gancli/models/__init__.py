@@ -132,3 +132,29 @@ def build_discriminator(config):
     from gancli.models.normalisation import adapt_discriminator
 
     return adapt_discriminator(cls(config), config)
+
+
+MAX_PARAMETERS = 200_000_000  # G and D together: about 3.2 GB to train with Adam in fp32
+SAFE_WIDTH, SAFE_LATENT = 128, 512
+
+
+def check_model_size(config) -> None:
+    """Refuse settings (widths, latent size, image size) whose networks would not fit a normal machine.
+
+    The networks are built on the meta device: shapes only, no memory. Its first use imports much of
+    PyTorch (about 2 s), so configs within SAFE_WIDTH and SAFE_LATENT (at most 106M parameters in every
+    family at any size it supports: dcgan at 128 px) skip the check.
+    """
+    import torch
+
+    if max(config.generator_width, config.discriminator_width) <= SAFE_WIDTH and config.latent_dim <= SAFE_LATENT:
+        return
+
+    with torch.device("meta"):
+        nets = (build_generator(config), build_discriminator(config))
+    count = sum(p.numel() for net in nets if net is not None for p in net.parameters())
+    if count > MAX_PARAMETERS:
+        raise UsageError(
+            f"These settings make a {count / 1e6:,.0f}M-parameter {config.arch} (about {count * 16 / 1e9:,.1f} GB to train), over the "
+            f"limit of {MAX_PARAMETERS // 1_000_000}M; lower --generator-width, --discriminator-width, --latent-dim or --image-size."
+        )

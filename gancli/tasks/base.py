@@ -59,6 +59,7 @@ class Task:
         self.autocast = precision_context(config.precision, device)
         self.train_count = len(dataset)  # the epoch order draws indices below this
         self.notices: list[str] = []
+        self.hyperparameters: dict[str, dict] = {}  # optimiser name -> lr and betas from the config (resuming may change them)
 
     def add(self, name: str, module: nn.Module, lr: float | None = None, betas=(0.9, 0.999), optimizer: str | None = None) -> nn.Module:
         """Register a network: on the device, channels_last (measured 10% faster for DCGAN 64x64 on a CPU),
@@ -68,6 +69,7 @@ class Task:
         self.modules[name] = self.nets[name] = module
         if lr is not None:
             self.optimizers[optimizer or f"optimizer_{name}"] = adam(module.parameters(), lr, betas)
+            self.hyperparameters[optimizer or f"optimizer_{name}"] = {"lr": lr, "betas": tuple(betas)}
         return module
 
     # --- what the loop calls -------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Memory: peak RSS of the commands that meet the largest inputs, each in a fresh process (GNU time).
+
+  grid     a 10000x10000 PNG and three thumbnails -> one grid
+  upscale  a 4000x4000 RGB photo x2 with the default srcnn (1 channel, run on each colour channel)
+  sample   --n 100000 as one grid
+
+The upscale row also gives its FLOPs (torch.utils.flop_counter on a tile, scaled to the image)
+and the time that would take at this machine's fp32 matmul peak, measured in the same run.
+
+    python benchmarks/memory.py [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+LIMIT_MB = 1536
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of one command, from GNU time."""
+    report = cwd / "time.txt"
+    done = subprocess.run(["/usr/bin/time", "-f", "%M %e", "-o", str(report), *cmd], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    kb, seconds = report.read_text().split()[-2:]
+    return int(kb) / 1024, float(seconds)
+
+
+def gancli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gancli", *args]
+
+
+def upscale_flops(model_path: Path, side: int) -> float:
+    """FLOPs of upscaling one side x side RGB image with the model (one channel at a time)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gancli.loading import open_model
+
+    model = open_model(model_path, "upscaler", "cpu")
+    tile = torch.zeros(1, model.config.channels, 64, 64)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.net(tile)
+    return counter.get_total_flops() * (side / 64) ** 2 * (3 // model.config.channels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="gancli-memory-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("GANCLI_OFFLINE", "1")
+    rng = np.random.default_rng(0)
+
+    big = work / "big.png"  # smooth noise compresses to a few MB, as a photo or a scan would
+    Image.fromarray(np.kron(rng.integers(0, 256, (100, 100), dtype=np.uint8), np.ones((100, 100), np.uint8))).save(big)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(work / f"thumb{i}.png")
+    photo = work / "photo.png"
+    Image.fromarray(np.kron(rng.integers(0, 256, (500, 500, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))).save(photo)
+    for arch in ("srcnn", "dcgan"):
+        run = work / arch
+        if not (run / "checkpoints" / "last.safetensors").exists():
+            subprocess.run(gancli("train", "mnist", "--arch", arch, "--steps", "2", "--out", str(run)), cwd=work, check=True, capture_output=True)
+
+    rows = []
+    rss, seconds = timed(gancli("grid", str(big), *(str(work / f"thumb{i}.png") for i in range(3)), "--out", "grid.png"), work)
+    rows.append(("grid: 10000x10000 PNG + 3 thumbnails", rss, seconds, ""))
+    rss, seconds = timed(gancli("upscale", str(photo), "--model", str(work / "srcnn"), "--out", "up", "--device", "cpu"), work)
+    from benchmarks.train_throughput import matmul_peak
+
+    import torch
+
+    flops = upscale_flops(work / "srcnn", 4000)
+    peak = matmul_peak(torch.float32, torch.device("cpu"))
+    at_peak = flops / (peak * 1e9)
+    rows.append(("upscale: 4000x4000 RGB x2, srcnn", rss, seconds, f"{flops / 1e12:.1f} TFLOP; {at_peak:.0f} s at the fp32 peak ({peak:.0f} GFLOP/s): {seconds / at_peak:.2f}x that"))
+    rss, seconds = timed(gancli("sample", "--checkpoint", str(work / "dcgan"), "--n", "100000", "--seed", "0", "--out", "many.png", "--device", "cpu"), work)
+    rows.append(("sample --n 100000 as one grid", rss, seconds, ""))
+
+    print(f"{'case':<40}{'peak RSS (MB)':>15}{'seconds':>10}  limit {LIMIT_MB} MB")
+    for name, rss, seconds, note in rows:
+        flag = "" if rss <= LIMIT_MB else "  OVER THE LIMIT"
+        print(f"{name:<40}{rss:>15,.0f}{seconds:>10.1f}  {note}{flag}")
+    if any(rss > LIMIT_MB for _, rss, _, _ in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
