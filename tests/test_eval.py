@@ -21,7 +21,7 @@ def test_classifier_learns_the_digits_and_stores_held_out_accuracy(classifier_ru
 
 
 def test_eval_scores_a_generator_offline_against_the_real_floor(cli, isolated, trained_run, classifier_run):
-    first = cli("eval", trained_run, "--classifier", classifier_run, "--n", "200")
+    first = cli("eval", trained_run, "--classifier", classifier_run, "--force", "--n", "200")
     assert first.code == 0, first.err
     assert "gancli classifier (mnist" in first.out and "held-out accuracy" in first.out
     record = json.loads((trained_run / "eval.json").read_text())[-1]
@@ -29,7 +29,7 @@ def test_eval_scores_a_generator_offline_against_the_real_floor(cli, isolated, t
     assert set(scores) >= {"FID", "KID", "precision", "recall", "classes_covered", "class_KL"}
     assert floor["FID"] < scores["FID"]  # 6 training steps are far from real digits
     assert floor["classes_covered"] == 10 and floor["class_KL"] < 0.3  # held-out real digits: every class
-    again = cli("eval", trained_run, "--classifier", classifier_run, "--n", "200")
+    again = cli("eval", trained_run, "--classifier", classifier_run, "--force", "--n", "200")
     assert "(cached)" in again.out  # the reference features are reused
     records = json.loads((trained_run / "eval.json").read_text())
     assert records[-1]["scores"]["FID"] == pytest.approx(scores["FID"])  # same seed, same images, same score
@@ -37,7 +37,7 @@ def test_eval_scores_a_generator_offline_against_the_real_floor(cli, isolated, t
 
 def test_eval_reports_class_accuracy_for_conditional_models(cli, isolated, tmp_path_factory, classifier_run):
     run = train_once(tmp_path_factory, "cond", "--arch", "cgan", "--steps", "2")
-    result = cli("eval", run, "--classifier", classifier_run, "--n", "100")
+    result = cli("eval", run, "--classifier", classifier_run, "--force", "--n", "100")
     assert result.code == 0, result.err
     assert "class_accuracy" in result.out
 
@@ -88,3 +88,25 @@ def test_eval_every_tracks_fid_and_keeps_the_best_checkpoint(cli, isolated, clas
 def test_eval_every_needs_a_classifier(cli):
     result = cli("train", "mnist", "--eval-every", "2", "--steps", "2")
     assert result.code == 2 and "--eval-classifier" in result.err
+
+
+def test_eval_refuses_a_useless_classifier_unless_forced(cli, isolated, trained_run):
+    useless = cli("train", "mnist", "--arch", "classifier", "--steps", "1", "--batch-size", "16", "--device", "cpu", "--out", "runs/useless")
+    assert useless.code == 0, useless.err
+    refused = cli("eval", trained_run, "--n", "20", "--device", "cpu")  # finds the useless one under runs/ by itself
+    assert refused.code == 2 and "held-out accuracy" in refused.err and "below the 80%" in refused.err and "--force" in refused.err
+    forced = cli("eval", trained_run, "--n", "20", "--device", "cpu", "--force")
+    assert forced.code == 0, forced.err
+    assert "% held-out accuracy" in forced.out and "KID x 1000" in forced.out
+
+
+def test_eval_picks_the_most_accurate_classifier(isolated, classifier_run):
+    import shutil
+
+    from gancli.runs import best_classifier
+
+    shutil.copytree(classifier_run, isolated / "runs/good")
+    fake = checkpoints.load_checkpoint(isolated / "runs/good/checkpoints/last.safetensors")
+    worse = isolated / "runs/newer/checkpoints/last.safetensors"
+    checkpoints.save_checkpoint(worse, fake.config, fake.step, fake.epoch, fake.tensors, accuracy="0.2")  # newest, but worse
+    assert best_classifier(isolated / "runs", "mnist").parent.parent.name == "good"

@@ -62,6 +62,6 @@ def test_old_classifier_evaluates_an_old_generator(cli, isolated):
     (classifier,) = [f for f in FIXTURES if f.stem == "classifier"]
     (generator,) = [f for f in FIXTURES if f.stem == "dcgan-ema"]
     run = as_run(generator, isolated)
-    result = cli("eval", run, "--classifier", classifier, "--n", "20", "--device", "cpu")
+    result = cli("eval", run, "--classifier", classifier, "--force", "--n", "20", "--device", "cpu")
     assert result.code == 0, result.err
     assert "FID" in result.out

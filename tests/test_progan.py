@@ -78,6 +78,6 @@ def test_progan_trains_on_colour_images_and_evaluates(cli, isolated, image_folde
     assert result.code == 0, result.err
     assert checkpoints.load_checkpoint(isolated / "col" / "checkpoints" / "last.safetensors").config.channels == 3
     digits = train_once(tmp_path_factory, "progan-digits", "--arch", "progan", "--image-size", "32", "--steps", "2", "--generator-width", "16")
-    scored = cli("eval", digits, "--classifier", classifier_run, "--n", "50")  # 32 px images meet a 28 px classifier
+    scored = cli("eval", digits, "--classifier", classifier_run, "--force", "--n", "50")  # 32 px images meet a 28 px classifier
     assert scored.code == 0, scored.err
     assert "FID" in scored.out and "real floor" in scored.out

@@ -247,7 +247,7 @@ def test_an_eval_json_that_is_not_a_list_is_kept(cli, isolated, trained_run, cla
     run = isolated / "run"
     shutil.copytree(trained_run, run)
     (run / "eval.json").write_text('{"mine": 1}')
-    result = cli("eval", run, "--classifier", classifier_run, "--n", "20", "--device", "cpu")
+    result = cli("eval", run, "--classifier", classifier_run, "--force", "--n", "20", "--device", "cpu")
     assert result.code == 0, result.err
     (kept,) = run.glob("eval.json.unreadable-*")
     assert json.loads(kept.read_text()) == {"mine": 1} and "kept it as" in result.err

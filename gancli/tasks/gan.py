@@ -185,6 +185,8 @@ class GANTask(Task):
             self.ema = AveragedModel(generator, multi_avg_fn=ema_with_warmup(config.ema), use_buffers=True)
             self.modules["generator_ema"] = self.ema
         self.quality = SampleQuality(config, device) if config.eval_every else None
+        if self.quality is not None and self.quality.warning:
+            self.notices.append(self.quality.warning)
         self.best_metric = ("FID", "min") if self.quality else None
         self.scores = (GROWTH if self.arch.growth else ()) + (self.quality.stats if self.quality else ())
         if self.arch.defaults:
@@ -241,12 +243,17 @@ class SampleQuality:
     def __init__(self, config: TrainConfig, device: torch.device):
         from gancli.classify import check_matches
         from gancli.evaluate import SCORE_NAMES
-        from gancli.features import ClassifierExtractor
+        from gancli.features import ClassifierExtractor, check_accuracy
 
         if not config.eval_classifier:
             raise UsageError(f"--eval-every needs a classifier: train one with 'gancli train {config.dataset} --arch classifier' and pass --eval-classifier RUN.")
         self.extractor = ClassifierExtractor(Path(config.eval_classifier), device)
         check_matches(self.extractor.config, config.dataset)
+        try:  # named explicitly with --eval-classifier: a weak one is said loudly, not refused
+            check_accuracy(self.extractor, config.dataset)
+            self.warning = None
+        except UsageError as exc:
+            self.warning = f"{exc} FID while training will not mean much.".replace(", or pass --force to score with it anyway", "")
         self.config, self.device = config, device
         names = SCORE_NAMES + (("classes_covered", "class_KL") if self.extractor.num_classes >= 2 else ())
         self.stats = tuple(QUALITY[name] for name in names)
