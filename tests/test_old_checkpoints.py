@@ -31,6 +31,7 @@ def test_there_is_a_fixture_of_each_kind():
     assert kinds == {"generator", "upscaler", "classifier"} and len(FIXTURES) >= 7
 
 
+@pytest.mark.slow  # seven training runs; sampling, upscaling and eval of the same files stay in the fast tier
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f"{f.parent.name}-{f.stem}")
 def test_old_checkpoint_resumes(cli, isolated, fixture):
     run = as_run(fixture, isolated)
