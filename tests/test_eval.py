@@ -72,6 +72,7 @@ def test_inception_extractor_loads_a_weights_file(cli, isolated, trained_run):
     assert "classes_covered" not in result.out  # Inception knows no MNIST classes
 
 
+@pytest.mark.slow  # end to end: several runs, sampling and eval
 def test_eval_every_tracks_fid_and_keeps_the_best_checkpoint(cli, isolated, classifier_run):
     args = ["--steps", "4", "--sample-every", "4", "--eval-every", "2", "--eval-n", "100", "--eval-classifier", classifier_run]
     result = cli("train", "mnist", *args, "--batch-size", "16", "--device", "cpu", "--out", "q")

@@ -47,6 +47,7 @@ def test_minibatch_stddev_adds_a_map_that_is_zero_for_identical_images():
     assert minibatch_stddev(torch.randn(4, 3, 4, 4))[:, 3].mean() > 0.5
 
 
+@pytest.mark.slow  # end to end: several runs, sampling and eval
 def test_progan_trains_through_its_schedule_resumes_mid_growth_and_samples(cli, isolated):
     result = cli("train", "mnist", "--arch", "progan", "--image-size", "32", "--steps", "7", "--sample-every", "3", "--out", "pg", *FAST)
     assert result.code == 0, result.err

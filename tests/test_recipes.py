@@ -67,6 +67,7 @@ def test_recipes_train_and_resume(cli, isolated, recipe):
     assert changed.code == 2 and "--loss cannot change when resuming" in changed.err
 
 
+@pytest.mark.slow  # end to end: several runs, sampling and eval
 def test_ema_weights_are_sampled_by_default(cli, isolated):
     assert cli("train", "mnist", "--ema", "--steps", "3", "--out", "e", *FAST).code == 0
     checkpoint = checkpoints.load_checkpoint(isolated / "e" / "checkpoints" / "last.safetensors")

@@ -31,7 +31,10 @@ def options(arch: str) -> list[str]:
     return ["mnist", "--arch", arch, *TINY, *SMALL.get(arch, []), *FAST]
 
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+FAST_TIER = ("dcgan", "stylegan")  # the rest run in the full suite (pytest without -m), as CI does
+
+
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=[] if a in FAST_TIER else [pytest.mark.slow]) for a in ARCHITECTURES])
 def test_resume_is_bit_exact(cli, isolated, arch):
     """2 steps, stop, --resume to 4 equals 4 straight steps: weights, optimiser state, RNG state and metrics rows."""
     assert cli("train", *options(arch), "--steps", "4", "--out", "straight").code == 0

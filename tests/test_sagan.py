@@ -41,6 +41,7 @@ def test_attention_starts_as_identity_and_mixes_distant_positions():
     assert changed[5, 5] > 0  # the opposite corner sees it: attention is global, unlike a 3x3 convolution
 
 
+@pytest.mark.slow  # end to end: several runs, sampling and eval
 def test_sagan_trains_with_its_defaults_resumes_samples_and_evaluates(cli, isolated):
     result = cli("train", "mnist", "--arch", "sagan", "--steps", "2", "--out", "sa", *FAST)
     assert result.code == 0, result.err

@@ -62,6 +62,7 @@ def test_mixing_takes_coarse_styles_from_one_seed_and_fine_from_the_other():
     assert not torch.allclose(mixed, g(a)) and not torch.allclose(mixed, g(b))
 
 
+@pytest.mark.slow  # end to end: several runs, sampling and eval
 def test_stylegan_trains_resumes_samples_with_truncation_and_mixes(cli, isolated):
     result = cli("train", "mnist", "--arch", "stylegan", "--image-size", "32", "--steps", "2", "--out", "sg", *FAST)
     assert result.code == 0, result.err

@@ -156,6 +156,7 @@ def test_sample_refuses_non_finite_weights(cli, isolated):
 # --- 5. runs are not overwritten ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # three runs
 def test_resume_into_another_run_is_refused(cli, isolated):
     assert cli("train", "mnist", "--steps", "2", "--out", "a", *FAST).code == 0
     assert cli("train", "mnist", "--steps", "2", "--seed", "1", "--out", "b", *FAST).code == 0
