@@ -362,7 +362,7 @@ def _print_evaluation(model, result, n: int, seed: int) -> None:
         if name in ("KID_std", "class_KL_max"):
             continue
         floor = result.floor.get(name)
-        shown = "KID x 1000" if name == "KID" else name
+        shown = "KID (MMD^2)" if name == "KID" else name
         typer.echo(f"{shown:<17}{metric_text(name, value, config):>11}{metric_text(name, floor, config) if floor is not None else '-':>12}")
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(model.path), "step": model.step, "n": n, "seed": seed,
               "weights": model.weights, "extractor": result.extractor, "real_data": result.reference,

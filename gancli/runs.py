@@ -143,7 +143,7 @@ def newest_checkpoint(root: Path, kind: str = "generator", dataset: str | None =
     if kind == "classifier":
         raise GancliError(
             f"No classifier trained on {dataset} under '{root}/'; train one with 'gancli train {dataset} --arch classifier --epochs 2' "
-            "(about 40 s per epoch of 10,000 images on 2 CPU cores), pass --classifier, or use --extractor inception."
+            "(about 20 s per epoch of 10,000 images on 2 CPU cores), pass --classifier, or use --extractor inception."
         )
     if kind == "upscaler":
         raise GancliError(f"No trained upscaler runs under '{root}/'; train one with 'gancli train mnist --arch srcnn' or pass --model.")

@@ -98,7 +98,7 @@ def test_eval_refuses_a_useless_classifier_unless_forced(cli, isolated, trained_
     assert refused.code == 2 and "held-out accuracy" in refused.err and "below the 80%" in refused.err and "--force" in refused.err
     forced = cli("eval", trained_run, "--n", "20", "--device", "cpu", "--force")
     assert forced.code == 0, forced.err
-    assert "% held-out accuracy" in forced.out and "KID x 1000" in forced.out
+    assert "% held-out accuracy" in forced.out and "KID (MMD^2)" in forced.out
 
 
 def test_eval_picks_the_most_accurate_classifier(isolated, classifier_run):
