@@ -511,7 +511,8 @@ def run(argv: list[str] | None = None) -> int:
 
         where = save_traceback(exc)
         how = f"the full traceback is in {where}" if where else "run again with --debug to see the traceback"
-        print(f"Error: unexpected {type(exc).__name__} ({exc}); this is a bug in gancli: {how}.", file=sys.stderr)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(f"Error: unexpected {type(exc).__name__} ({first}); this is a bug in gancli: {how}.", file=sys.stderr)
         return 1
 
 

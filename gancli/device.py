@@ -65,4 +65,10 @@ def precision_context(precision: str, device: torch.device):
 def compiler():
     """torch.compile with the backend in GANCLI_COMPILE_BACKEND (default inductor; tests use 'eager')."""
     backend = os.environ.get("GANCLI_COMPILE_BACKEND", "inductor")
+    if backend == "inductor":
+        import torch._inductor.config as inductor
+
+        # inductor's own switch to channels_last breaks replication-pad backward (srcnn) in torch 2.14: a
+        # stride assertion in the compiled backward. The modules' layout is gancli's choice (see training.py).
+        inductor.layout_optimization = False
     return lambda module: torch.compile(module, backend=backend)

@@ -166,6 +166,9 @@ class Loop:
     def run(self, reporter: Reporter, resume, compile: bool, time_limit: float | None, clock) -> TrainingResult:
         task, config, cluster, files = self.task, self.config, self.cluster, self.run_files
         start_step, seconds_before = 0, 0.0
+        if compile:  # inductor picks its own layouts, and its replication-pad backward fails on channels_last (torch 2.14)
+            for module in task.modules.values():
+                module.to(memory_format=torch.contiguous_format)
         if resume is not None:
             start_step, seconds_before = self._resume(resume)
         task.seed_rank(cluster.rank, start_step)

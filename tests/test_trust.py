@@ -374,3 +374,15 @@ def test_16_bit_greyscale_is_scaled_and_exif_orientation_applied(isolated):
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     wide.save(isolated / "photo.jpg", exif=exif)
     assert load_image(isolated / "photo.jpg").shape == (3, 20, 10)  # upright: 10 wide, 20 high
+
+
+def test_an_unexpected_exception_is_one_line_that_says_bug(cli, isolated, monkeypatch):
+    from gancli import sampling
+
+    def broken(*args, **kwargs):
+        raise AssertionError("expected size 32==32\nError in op: something\nmore lines")
+
+    monkeypatch.setattr(sampling, "write_stream", broken)
+    result = cli("sample", "--checkpoint", FIXTURES / "dcgan-ema.safetensors", "--n", "1", "--device", "cpu")
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "unexpected AssertionError (expected size 32==32); this is a bug in gancli" in result.err and "last-error.txt" in result.err
