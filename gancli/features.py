@@ -156,13 +156,20 @@ def open_extractor(kind: str, dataset: str, classifier: Path | None, inception_w
     return extractor
 
 
-def check_accuracy(extractor: ClassifierExtractor, dataset: str) -> None:
+def accuracy_problem(extractor: ClassifierExtractor, dataset: str) -> str | None:
+    """Why the classifier's scores would not mean much (None when its held-out accuracy is high enough)."""
     accuracy = extractor.accuracy
-    if accuracy is None or accuracy < MIN_CLASSIFIER_ACCURACY:
-        measured = "unknown" if accuracy is None else f"{100 * accuracy:.1f}%"
-        raise UsageError(
-            f"The classifier '{extractor.path}' has held-out accuracy {measured}, below the {100 * MIN_CLASSIFIER_ACCURACY:.0f}% "
-            f"that makes its scores meaningful; train a better one with 'gancli train {dataset} --arch classifier --epochs 2', "
-            "or pass --force to score with it anyway."
-        )
+    if accuracy is not None and accuracy >= MIN_CLASSIFIER_ACCURACY:
+        return None
+    measured = "unknown" if accuracy is None else f"{100 * accuracy:.1f}%"
+    return (
+        f"The classifier '{extractor.path}' has held-out accuracy {measured}, below the {100 * MIN_CLASSIFIER_ACCURACY:.0f}% "
+        f"that makes its scores meaningful; train a better one with 'gancli train {dataset} --arch classifier --epochs 2'"
+    )
+
+
+def check_accuracy(extractor: ClassifierExtractor, dataset: str) -> None:
+    problem = accuracy_problem(extractor, dataset)
+    if problem:
+        raise UsageError(f"{problem}, or pass --force to score with it anyway.")
 

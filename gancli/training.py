@@ -159,6 +159,7 @@ class Loop:
             )
         self.steps_per_epoch = max(1, task.train_count // self.images_per_step)
         self.total_steps = _total_steps(config, self.steps_per_epoch)
+        self.checked_step = -1  # _check_weights: rows save up to three files, one scan does
         self.last_scores: dict[str, float | None] = {}  # the latest held-out scores, stored in checkpoints written after them
         metric, direction = task.best_metric or (None, "max")
         self.best_metric, self.sign = metric, (1 if direction == "max" else -1)  # compared as sign * value: higher is better
@@ -293,7 +294,10 @@ class Loop:
         return f"The last good checkpoint is {self.last_good}: resume with gancli train --resume {self.last_good}, or try a lower --lr-g/--lr-d."
 
     def _check_weights(self, step: int) -> None:
-        """Refuse to save non-finite weights: they would overwrite the last good checkpoint."""
+        """Refuse to save non-finite weights: they would overwrite the last good checkpoint. Once per step."""
+        if self.checked_step == step:
+            return
+        self.checked_step = step
         for name, module in self.task.modules.items():
             for tensor in module.state_dict().values():
                 if tensor.is_floating_point() and not torch.isfinite(tensor).all():

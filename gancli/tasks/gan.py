@@ -243,17 +243,14 @@ class SampleQuality:
     def __init__(self, config: TrainConfig, device: torch.device):
         from gancli.classify import check_matches
         from gancli.evaluate import SCORE_NAMES
-        from gancli.features import ClassifierExtractor, check_accuracy
+        from gancli.features import ClassifierExtractor, accuracy_problem
 
         if not config.eval_classifier:
             raise UsageError(f"--eval-every needs a classifier: train one with 'gancli train {config.dataset} --arch classifier' and pass --eval-classifier RUN.")
         self.extractor = ClassifierExtractor(Path(config.eval_classifier), device)
         check_matches(self.extractor.config, config.dataset)
-        try:  # named explicitly with --eval-classifier: a weak one is said loudly, not refused
-            check_accuracy(self.extractor, config.dataset)
-            self.warning = None
-        except UsageError as exc:
-            self.warning = f"{exc} FID while training will not mean much.".replace(", or pass --force to score with it anyway", "")
+        problem = accuracy_problem(self.extractor, config.dataset)  # named with --eval-classifier: said, not refused
+        self.warning = f"{problem}. FID while training will not mean much." if problem else None
         self.config, self.device = config, device
         names = SCORE_NAMES + (("classes_covered", "class_KL") if self.extractor.num_classes >= 2 else ())
         self.stats = tuple(QUALITY[name] for name in names)
