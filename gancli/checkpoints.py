@@ -172,7 +172,8 @@ def read_metadata(path: Path) -> dict[str, str]:
     except Exception as exc:
         raise GancliError(f"'{path}' is not a readable safetensors file ({_first_line(exc)}); it may be truncated or corrupt.") from exc
     _check_format(path, metadata)
-    if "checksum.metadata" in metadata and metadata["checksum.metadata"] != _metadata_digest(metadata):
+    # Every gancli/1 file carries this checksum (v0.1.0 included): a missing one means a renamed key.
+    if metadata.get("checksum.metadata") != _metadata_digest(metadata):
         raise GancliError(f"'{path}' is damaged: its metadata does not match its checksum.")
     return metadata
 
@@ -234,8 +235,7 @@ def load_checkpoint(path: Path, prefixes: tuple[str, ...] | None = None, map_loc
     except Exception as exc:
         raise GancliError(f"'{path}' is damaged: a tensor could not be read ({_first_line(exc)}).") from exc
     for group, keys in _groups(tensors).items():
-        expected = metadata.get(f"checksum.{group}")
-        if expected is not None and expected != _digest(tensors, keys):
+        if metadata.get(f"checksum.{group}") != _digest(tensors, keys):
             raise GancliError(f"'{path}' is damaged: the {group} tensors do not match their checksum; use another checkpoint.")
     return Checkpoint(path, config, step, epoch, tensors, metadata)
 

@@ -68,3 +68,15 @@ def test_a_flipped_bit_in_the_weights_is_caught(tmp_path, original):
     path.write_bytes(bytes(mutated))
     with pytest.raises(GancliError, match="generator tensors do not match their checksum"):
         checkpoints.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("key", ["checksum.metadata", "step", "checksum.generator"])
+def test_renaming_a_metadata_key_is_caught(tmp_path, original, key):
+    """Found by the fuzzer in CI: renaming both 'step' and 'checksum.metadata' (one byte each) loaded
+    as step 0, because a missing checksum was taken for an old file."""
+    blob, _ = original
+    header_end = 8 + int.from_bytes(blob[:8], "little")
+    mutated = blob[:header_end].replace(f'"{key}"'.encode(), f'"{key[:-1]}_"'.encode(), 1)
+    mutated = mutated.replace(b'"checksum.metadata"', b'"checksum.metadat_"', 1) + blob[header_end:]
+    assert len(mutated) == len(blob)
+    assert load_or_error(tmp_path, mutated) is None
