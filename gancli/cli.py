@@ -18,6 +18,7 @@ from gancli import __version__
 from gancli.config import AUGMENT_POLICY, EMA_DECAY, MAX_SEED
 from gancli.errors import GancliError, UsageError
 from gancli.models import ARCHITECTURES
+from gancli.recipes import RECIPES
 
 app = typer.Typer(
     name="gancli",
@@ -37,6 +38,8 @@ def choices(name: str, *values: str) -> type[Enum]:
 
 
 Arch = choices("Arch", *ARCHITECTURES)  # the registry decides the choices
+RecipeName = choices("RecipeName", *RECIPES)
+RECIPE_HELP = "Measured settings for new runs; your own flags win. " + "; ".join(f"{r.name}: {r.summary}" for r in RECIPES.values()) + "."
 Upsample = choices("Upsample", "transpose", "nearest")
 Precision = choices("Precision", "fp32", "bf16")
 Loss = choices("Loss", "bce", "hinge", "wgan-gp")
@@ -99,6 +102,7 @@ def train(
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).", rich_help_panel=TRAINING)] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False, rich_help_panel=TRAINING)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False, rich_help_panel=TRAINING)] = None,
+    recipe: Annotated[Optional[RecipeName], typer.Option(help=RECIPE_HELP, show_default=False, rich_help_panel=RECIPE)] = None,
     loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", rich_help_panel=RECIPE)] = Loss.bce,
     spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).", rich_help_panel=RECIPE)] = False,
     ema: Annotated[bool, typer.Option("--ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.", rich_help_panel=RECIPE)] = False,

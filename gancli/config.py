@@ -155,8 +155,10 @@ def plan_training(options: dict, given: set[str]):
         given: the names the user actually typed; the others hold defaults.
     """
     from gancli import checkpoints, runs
+    from gancli.recipes import apply_recipe
 
     o = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    o, given, recipe_notices = apply_recipe(o.get("recipe"), o, given)
     _check_ranges(o)
     changes = {"epochs": o["epochs"], "steps": o["steps"]} if (o["epochs"] or o["steps"]) else {}  # one replaces the other
     changes |= {k: o[k] for k in ("sample_every", "checkpoint_every", "keep", "eval_every") if o[k] is not None}
@@ -184,7 +186,7 @@ def plan_training(options: dict, given: set[str]):
     run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
     if runs.holds_run(run_dir):
         raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --out.")
-    return config, run_dir, None, []
+    return config, run_dir, None, recipe_notices
 
 
 # Training options a resumed run takes from the command line (recorded in its config.json and

@@ -87,3 +87,22 @@ def test_ema_weights_are_sampled_by_default(cli, isolated):
 def test_recipes_are_refused_for_upscalers(cli):
     result = cli("train", "mnist", "--arch", "srcnn", "--ema", "--steps", "1")
     assert result.code == 2 and "--ema apply to GANs" in result.err
+
+
+def test_named_recipe_sets_what_the_user_did_not(cli, isolated):
+    """--recipe quick fills widths, learning rates, EMA and length; the user's own flags win."""
+    result = cli("train", "mnist", "--recipe", "quick", "--steps", "2", "--lr-g", "1e-4", *FAST, "--out", "run")
+    assert result.code == 0, result.out
+    assert "Recipe quick: --generator-width 16 --discriminator-width 16 --lr-d 0.003 --ema." in result.out + result.err
+    config = checkpoints.read_header(isolated / "run" / "checkpoints" / "last.safetensors").config
+    assert (config.generator_width, config.discriminator_width, config.lr_g, config.lr_d, config.ema) == (16, 16, 1e-4, 3e-3, 0.999)
+    assert config.steps == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--arch", "srcnn"], "--recipe quick is for --arch dcgan or cdcgan, not srcnn"),
+    (["--resume", "nowhere"], "--recipe quick is for new runs"),
+])  # fmt: skip
+def test_named_recipe_refuses_what_it_was_not_measured_on(cli, args, message):
+    result = cli("train", "mnist", "--recipe", "quick", *args)
+    assert result.code == 2 and message in result.out + result.err
