@@ -18,18 +18,20 @@ from gancli import __version__
 from gancli.config import AUGMENT_POLICY, EMA_DECAY, MAX_SEED
 from gancli.errors import GancliError, UsageError
 from gancli.models import ARCHITECTURES
+from gancli.cli_help import make_readable
 from gancli.recipes import RECIPES
 
 app = typer.Typer(
     name="gancli",
     help="Train GANs and turn them into images: train, sample, interpolate, eval, upscale, grid.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-ARCH_HELP = "Model family: " + "; ".join(f"{a.name}: {a.summary}" for a in ARCHITECTURES.values()) + "."
+ARCH_HELP = "Model family: one of the architectures listed below."
+ARCH_LIST = "Architectures (--arch):\n" + "\n".join(f"[bold]{a.name}[/bold]: {a.summary}" for a in ARCHITECTURES.values())
 
 
 def choices(name: str, *values: str) -> type[Enum]:
@@ -52,7 +54,7 @@ UpscaleMethod = choices("UpscaleMethod", "model", "bicubic", "lanczos")
 # --- options several commands share ------------------------------------------------------------
 
 DeviceOption = Annotated[Device, typer.Option(help="Where to run the networks (under torchrun: one GPU per process, or the CPU).")]
-CheckpointOption = Annotated[Optional[Path], typer.Option(help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)]
+CheckpointOption = Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)]
 EmaOption = Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")]
 DataDirOption = Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)]
 MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"
@@ -74,7 +76,7 @@ def main_options(
         os.environ["GANCLI_DEBUG"] = "1"
 
 
-@app.command()
+@app.command(epilog=ARCH_LIST)
 def train(
     ctx: typer.Context,
     dataset: Annotated[Optional[str], typer.Argument(help="mnist, fashion-mnist, cifar10, or a folder of images (sub-folders are classes).", show_default=False)] = None,
@@ -99,21 +101,22 @@ def train(
     precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).", rich_help_panel=TRAINING)] = Precision.fp32,
     device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).", rich_help_panel=TRAINING)] = Device.auto,
     time_limit: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this many minutes (saved like a finished run).", show_default=False, rich_help_panel=TRAINING)] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).", rich_help_panel=TRAINING)] = False,
+    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).", rich_help_panel=TRAINING)] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False, rich_help_panel=TRAINING)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False, rich_help_panel=TRAINING)] = None,
     recipe: Annotated[Optional[RecipeName], typer.Option(help=RECIPE_HELP, show_default=False, rich_help_panel=RECIPE)] = None,
     loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", rich_help_panel=RECIPE)] = Loss.bce,
-    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).", rich_help_panel=RECIPE)] = False,
-    ema: Annotated[bool, typer.Option("--ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.", rich_help_panel=RECIPE)] = False,
-    augment: Annotated[bool, typer.Option("--augment", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.", rich_help_panel=RECIPE)] = False,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm/--no-spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).", rich_help_panel=RECIPE)] = False,
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.", rich_help_panel=RECIPE)] = False,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.", rich_help_panel=RECIPE)] = False,
     eval_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps best.safetensors by FID.", show_default=False, rich_help_panel=EVALUATION)] = None,
     eval_n: Annotated[int, typer.Option(min=10, help="Images generated per --eval-every measurement.", rich_help_panel=EVALUATION)] = 2000,
     eval_classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint for --eval-every (gancli train DATA --arch classifier).", show_default=False, rich_help_panel=EVALUATION)] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<dataset>-<arch>-<time>).", show_default=False, rich_help_panel=OUTPUT)] = None,
+    out: Annotated[Optional[Path], typer.Option("--outdir", "--out", "-o", help="Run directory (default: runs/<dataset>-<arch>-<time>); --out is the old spelling.", show_default=False, rich_help_panel=OUTPUT)] = None,
     sample_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", show_default=False, rich_help_panel=OUTPUT)] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False, rich_help_panel=OUTPUT)] = None,
     keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False, rich_help_panel=OUTPUT)] = None,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Also log every metrics row and sample grid to RUN/tensorboard/ (needs: pip install tensorboard).", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train a GAN (or an upscaler, or the dataset classifier); writes checkpoints, sample grids and metrics.csv.
 
@@ -131,7 +134,16 @@ def train(
     config, run_dir, checkpoint, notices = plan_training(ctx.params, given)
     check_writable(run_dir)
     with TrainingDisplay() as display:
-        result = training.train(config, run_dir, device.value, display, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices)
+        reporter = display
+        if tensorboard:
+            from gancli.tensorboard_log import TensorBoardLog
+
+            reporter = TensorBoardLog(display)
+        try:
+            result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices)
+        finally:
+            if tensorboard:
+                reporter.close()
     _report_training(result, config, time_limit)
 
 
@@ -146,7 +158,8 @@ def _report_training(result, config, time_limit: float | None) -> None:
         raise typer.Exit(exit_code)
     run_dir = result.run_dir
     if result.last_row:
-        typer.echo(f"Trained to step {result.step}/{result.total_steps} in {result.seconds:.1f} s; last {format_stats(result.last_row, result.stats)}")
+        over = f"mean of the last {result.row_steps} steps" if result.row_steps > 1 else "last step"
+        typer.echo(f"Trained to step {result.step}/{result.total_steps} in {result.seconds:.1f} s; {over}: {format_stats(result.last_row, result.stats)}")
     typer.echo(f"Checkpoint: {result.checkpoint}")
     if result.last_sample:
         typer.echo(f"Samples:    {result.last_sample.parent}/ (latest {result.last_sample.name})")
@@ -158,7 +171,7 @@ def _report_training(result, config, time_limit: float | None) -> None:
         raise typer.Exit(exit_code)
     next_steps = {
         "classifier": f"gancli eval RUN --classifier {run_dir}   (RUN: a generator trained on {config.dataset})",
-        "upscaler": f"gancli upscale IMAGES... --model {run_dir} --out upscaled/   (or --benchmark {config.dataset})",
+        "upscaler": f"gancli upscale IMAGES... --model {run_dir} --outdir upscaled/   (or --benchmark {config.dataset})",
         "generator": f"gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png",
     }
     typer.echo(f"Next:       {next_steps[result.kind]}")
@@ -167,13 +180,13 @@ def _report_training(result, config, time_limit: float | None) -> None:
 @app.command()
 def sample(
     checkpoint: CheckpointOption = None,
-    n: Annotated[Optional[int], typer.Option("--n", min=1, max=100_000_000, help="How many images (default: 64; with --label all, per class: 8).", show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option("--n", "-n", min=1, max=100_000_000, help="How many images (default: 64; with --label all, per class: 8).", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Seed of the z stream; the same seed gives the same images (default: random, printed).", show_default=False)] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Render these seeds' own latents, e.g. 0-24 or 3,7,42; files are named seed0042.png.", show_default=False)] = None,
     label: Annotated[Optional[str], typer.Option(help="Conditional models: a class name or index, or 'all' for a grid with one row per class.", show_default=False)] = None,
-    per_class: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Conditional models: this many images per class into --out-dir/<class>/ (an ImageFolder tree).", show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("samples.png"),
-    out_dir: Annotated[Optional[Path], typer.Option(help="Write one PNG per image into this folder instead of a grid.", show_default=False)] = None,
+    per_class: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Conditional models: this many images per class into --outdir/<class>/ (an ImageFolder tree).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Grid PNG to write.")] = Path("samples.png"),
+    out_dir: Annotated[Optional[Path], typer.Option("--outdir", "--out-dir", "-d", help="Write one PNG per image into this folder instead of a grid (--out-dir: the old spelling).", show_default=False)] = None,
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], typer.Option(help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
     truncation: Annotated[Optional[float], typer.Option(min=0.0, max=2.0, help="stylegan: pull styles towards the average, e.g. 0.7 (1: off; lower: sharper, less varied).", show_default=False)] = None,
@@ -183,7 +196,7 @@ def sample(
     """Generate images from a trained generator.
 
     Examples: gancli sample --checkpoint runs/r1 --n 25 --seed 7 --out digits.png;
-    gancli sample --seeds 0-24; gancli sample --label all; gancli sample --per-class 600 --out-dir aug/
+    gancli sample --seeds 0-24; gancli sample --label all; gancli sample --per-class 600 --outdir aug/
     """
     import random
     import time
@@ -196,7 +209,7 @@ def sample(
     if seeds is not None and (seed is not None or n is not None):
         raise UsageError("--seeds names every image itself; drop --n and --seed, or drop --seeds.")
     if per_class is not None and (out_dir is None or label is not None or seeds is not None or n is not None):
-        raise UsageError("--per-class writes an ImageFolder tree: give it with --out-dir DIR and without --n, --label or --seeds.")
+        raise UsageError("--per-class writes an ImageFolder tree: give it with --outdir DIR and without --n, --label or --seeds.")
     seed_list = parse_seeds(seeds) if seeds is not None else None
     model, generator = _open_generator(checkpoint, device, ema, upscale, truncation)
     config = model.config
@@ -240,14 +253,15 @@ def _open_generator(checkpoint: Path | None, device: Device, ema: bool, upscale:
 @app.command()
 def interpolate(
     seeds: Annotated[list[int], typer.Argument(help="Two or more seeds to walk through, in order.", show_default=False)],
-    steps: Annotated[int, typer.Option(min=2, max=1000, help="Images per segment in the grid, both ends included.")] = 8,
+    steps: Annotated[int, typer.Option("--frames", "--steps", min=2, max=1000, help="Images per segment in the grid, both ends included (--steps: the old spelling).")] = 8,
     method: Annotated[Method, typer.Option(help="slerp follows the sphere where Gaussian z live; lerp is a straight line.")] = Method.slerp,
     checkpoint: CheckpointOption = None,
-    out: Annotated[Path, typer.Option(help="Grid PNG to write: one row per segment.")] = Path("walk.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Grid PNG to write: one row per segment.")] = Path("walk.png"),
     gif: Annotated[Optional[Path], typer.Option(help="Also write an animated GIF of the walk.", show_default=False)] = None,
-    gif_steps: Annotated[int, typer.Option(min=2, max=1000, help="Frames per segment in the GIF, both ends included.")] = 24,
-    fps: Annotated[float, typer.Option(min=0.1, max=50.0, help="GIF frames per second.")] = 12.0,
-    loop: Annotated[bool, typer.Option("--loop", help="Walk back to the first seed at the end.")] = False,
+    video: Annotated[Optional[Path], typer.Option(help="Also write an H.264 MP4 of the walk (needs: pip install av).", show_default=False)] = None,
+    gif_steps: Annotated[int, typer.Option(min=2, max=1000, help="Frames per segment in the GIF and video, both ends included.")] = 24,
+    fps: Annotated[float, typer.Option(min=0.1, max=60.0, help="GIF and video frames per second.")] = 12.0,
+    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Walk back to the first seed at the end.")] = False,
     label: Annotated[Optional[str], typer.Option(help="Conditional models: the class to hold fixed (default: the first class).", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option(help="Conditional models: one class per seed, e.g. --labels 3 8 (or 3,8); the class embedding moves too.", show_default=False)] = None,
     mix: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="stylegan: instead of a walk, a style-mixing grid: per seed, its image, its coarse styles with this seed's fine ones, and this seed's image.", show_default=False)] = None,
@@ -257,14 +271,17 @@ def interpolate(
 ) -> None:
     """Walk the latent space through seeds: a grid with one row per segment, optionally a GIF.
 
-    Example: gancli interpolate 1 2 3 --steps 8 --out walk.png --gif walk.gif;
+    Example: gancli interpolate 1 2 3 --frames 8 --out walk.png --gif walk.gif;
     stylegan: gancli interpolate 1 2 3 --mix 7 --out mixing.png
     """
     from gancli import sampling
     from gancli.images import check_writable, save_gif, save_grid
+    from gancli.video import check_video_support, save_video
 
     if len(seeds) < 2 and mix is None:
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
+    if video is not None:
+        check_video_support()  # before any work: say what is missing at once
     if any(not 0 <= s <= MAX_SEED for s in seeds):
         raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
     if label is not None and labels is not None:
@@ -278,12 +295,14 @@ def interpolate(
     images = sampling.walk(generator, model.config, keyframes, steps, method.value, model.device, classes)
     save_grid(images, out, nrow=steps)
     typer.echo(f"Wrote {out}: {len(keyframes) - 1} row(s) of {steps} images ({method.value}) through seeds {', '.join(map(str, keyframes))}")
-    if gif is not None:
-        check_writable(gif.parent)
+    if gif is not None or video is not None:
         frames = sampling.walk(generator, model.config, keyframes, gif_steps, method.value, model.device, classes)
         keep = [0] + [i for i in range(1, len(frames)) if i % gif_steps != 0]  # each segment's start repeats the last one's end
-        save_gif(frames[keep], gif, fps)
-        typer.echo(f"Wrote {gif}: {len(keep)} frames at {fps:g} fps")
+        for path, save in ((gif, save_gif), (video, save_video)):
+            if path is not None:
+                check_writable(path.parent)
+                save(frames[keep], path, fps)
+                typer.echo(f"Wrote {path}: {len(keep)} frames at {fps:g} fps")
     if classes is not None and labels is None:
         typer.echo(f"Label: {model.config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
 
@@ -321,8 +340,9 @@ def _walk_classes(model, label: str | None, labels: str | None, count: int, loop
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Annotated[Optional[Path], typer.Argument(help="Generator checkpoint or run directory (default: the newest run under runs/).", show_default=False)] = None,
-    n: Annotated[int, typer.Option("--n", min=10, max=1_000_000, help="Images to generate and compare with as many real ones.")] = 10_000,
+    run: Annotated[Optional[Path], typer.Argument(help="Generator checkpoint or run directory (default: the newest run under runs/); or give it as --checkpoint.", show_default=False)] = None,
+    checkpoint: CheckpointOption = None,
+    n: Annotated[int, typer.Option("--n", "-n", min=10, max=1_000_000, help="Images to generate and compare with as many real ones.")] = 10_000,
     extractor: Annotated[Extractor, typer.Option(help="Feature space: gancli's dataset classifier (offline) or Inception-v3.")] = Extractor.classifier,
     classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the most accurate one under runs/ trained on the same data).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Score with a classifier below the accuracy that makes scores meaningful (80% held out).")] = False,
@@ -343,7 +363,9 @@ def evaluate(
     from gancli.data import trust_data_dir
 
     trust_data_dir(data_dir)
-    model = open_model(checkpoint, "generator", device.value, ema)
+    if run is not None and checkpoint is not None:
+        raise UsageError("Give the checkpoint once: as RUN or as --checkpoint, not both.")
+    model = open_model(run or checkpoint, "generator", device.value, ema)
     config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
     features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device, force)
     result = run_evaluation(model.net, config, features, n, seed, model.device, config.data_dir or None)
@@ -385,10 +407,10 @@ def _print_evaluation(model, result, n: int, seed: int) -> None:
 @app.command()
 def upscale(
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Image files, folders or glob patterns (grids too).", show_default=False)] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the upscaled PNGs (same names).")] = Path("upscaled"),
-    model: Annotated[Optional[Path], typer.Option(help="Upscaler checkpoint or run directory (default: the newest srcnn/upgan run under runs/).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--outdir", "--out", "-o", help="Folder for the upscaled PNGs (same names); --out is the old spelling.")] = Path("upscaled"),
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Upscaler checkpoint or run directory (default: the newest srcnn/upgan run under runs/).", show_default=False)] = None,
     method: Annotated[UpscaleMethod, typer.Option(help="model, or a classical resampling filter.")] = UpscaleMethod.model,
-    scale: Annotated[Optional[int], typer.Option(min=2, max=16, help="Output size / input size, 2 to 16 (default: the model's; 2 for bicubic/lanczos). A x2 model reaches 4, 8, 16 by repeating.", show_default=False)] = None,
+    scale: Annotated[Optional[int], typer.Option("--scale", "-s", min=2, max=16, help="Output size / input size, 2 to 16 (default: the model's; 2 for bicubic/lanczos). A x2 model reaches 4, 8, 16 by repeating.", show_default=False)] = None,
     benchmark: Annotated[Optional[str], typer.Option(help="Instead: downscale these high-res images (a folder, or mnist / fashion-mnist / cifar10 for its test split), restore them, and print PSNR and SSIM against bicubic.", show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="--benchmark: use only the first N images.", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="--benchmark on a named dataset: where to find it.", show_default=False)] = None,
@@ -396,7 +418,7 @@ def upscale(
 ) -> None:
     """Make images larger with a trained upscaler (srcnn, upgan) or a classical filter.
 
-    Examples: gancli upscale samples.png --model runs/sr --out big/; gancli upscale --benchmark fashion-mnist --limit 1000
+    Examples: gancli upscale samples.png --model runs/sr --outdir big/; gancli upscale --benchmark fashion-mnist --limit 1000
     """
     import math
 
@@ -460,7 +482,7 @@ def _upscale_benchmark(upscaler, passes: int, source: str, data_dir: Path | None
 @app.command()
 def grid(
     images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Grid PNG to write.")] = Path("grid.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Grid PNG to write.")] = Path("grid.png"),
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per row (default: square-ish).", show_default=False)] = None,
     padding: Annotated[int, typer.Option(min=0, max=256, help="Pixels between images.")] = 2,
 ) -> None:
@@ -492,7 +514,9 @@ def run(argv: list[str] | None = None) -> int:
     argv = list(argv if argv is not None else sys.argv[1:]) or ["--help"]  # bare `gancli`: the help, no error line
     debug = os.environ.get("GANCLI_DEBUG") == "1" or "--debug" in argv
     try:
-        result = app(args=_gather_labels(argv), prog_name="gancli", standalone_mode=False)
+        command = typer.main.get_command(app)
+        make_readable(command)
+        result = command.main(args=_gather_labels(argv), prog_name="gancli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except (typer.Exit, getattr(click_errors, "Exit", typer.Exit)) as exc:
         return exc.exit_code

@@ -18,6 +18,8 @@ from gancli.errors import GancliError, UsageError
 NORMALISATION = "[-1,1]"
 
 DEFAULT_EPOCHS = 5
+MIN_DEFAULT_STEPS = 1000  # the default length's floor: small folders still train long enough to show something
+SHORT_RUN_STEPS = 200  # runs shorter than this are told they will show little
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 EMA_DECAY = 0.999  # --ema
 AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.augment)
@@ -46,7 +48,7 @@ class TrainConfig:
     scale: int = 2  # upscalers: how many times larger the output is
     content_weight: float = 100.0  # upgan: weight of the L1 content loss next to the adversarial loss
     batch_size: int = 32  # measured: on the 10k bundled digits, 5 epochs at 32 beat 64 (more steps, same images)
-    epochs: int | None = None  # training length: epochs or steps; neither means DEFAULT_EPOCHS
+    epochs: int | None = None  # training length: epochs or steps; neither means DEFAULT_EPOCHS (at least MIN_DEFAULT_STEPS)
     steps: int | None = None
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -179,13 +181,13 @@ def plan_training(options: dict, given: set[str]):
         source = runs.run_dir_of(checkpoint.path)
         run_dir = o["out"] or source
         if o["out"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
-            raise UsageError(f"--out '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --out to continue in '{source}', or name a new folder.")
+            raise UsageError(f"--outdir '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --outdir to continue in '{source}', or name a new folder.")
         config, notices = _resumed_config(checkpoint.config, o, given, changes)
         return config, run_dir, checkpoint, notices
     config = _new_config(o, given, model, changes)
     run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
     if runs.holds_run(run_dir):
-        raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --out.")
+        raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --outdir.")
     return config, run_dir, None, recipe_notices
 
 

@@ -84,7 +84,7 @@ def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None)
     from safetensors.torch import load_file, save_file
 
     cached = is_named_dataset(config.dataset)  # folders can change under us: always recomputed
-    path = cache_dir() / f"{config.dataset}-{config.image_size}px-{extractor.name}-n{n}-v2.safetensors"  # v2: reference of n
+    path = cache_dir() / f"{config.dataset}-{config.image_size}px-{extractor.name}-n{n}-v3.safetensors"  # v2: reference of n; v3: class_variety floor
     if cached and path.is_file():
         try:
             from safetensors import safe_open
@@ -101,6 +101,7 @@ def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None)
     floor = score(a_features, held_features)
     if held_classes is not None:
         floor |= metrics.class_coverage(held_classes, extractor.num_classes)
+        floor["class_variety"] = metrics.class_variety(a_features, extractor.classify(a_features), held_features, held_classes)
     if not cached:
         return RealFeatures(ref_features, floor, description)
     try:
@@ -135,6 +136,8 @@ def evaluate(generator, config: TrainConfig, extractor, n: int = DEFAULT_N, seed
     scores = score(real.reference, fake)
     if predicted is not None and extractor.num_classes >= 2:
         scores |= metrics.class_coverage(predicted, extractor.num_classes)
+        grouped = asked if asked is not None else predicted  # a conditional model: the class it was asked for
+        scores["class_variety"] = metrics.class_variety(real.reference, extractor.classify(real.reference), fake, grouped)
         if asked is not None:
             scores["class_accuracy"] = float((predicted == asked).float().mean())
     return Evaluation(scores, real.floor, extractor.identity, n, real.description, time.perf_counter() - started)
@@ -142,6 +145,8 @@ def evaluate(generator, config: TrainConfig, extractor, n: int = DEFAULT_N, seed
 
 def metric_text(name: str, value: float, config: TrainConfig) -> str:
     """A score as `gancli eval` prints it."""
+    if name == "class_variety":
+        return f"{value:.2f}x"
     if name == "classes_covered":
         return f"{value:.0f}/{config.num_classes}"
     if name == "KID":

@@ -66,6 +66,11 @@ class ClassifierExtractor:
             classes.append(self.net.head(f).argmax(1).cpu())
         return torch.cat(feats), torch.cat(classes)
 
+    @torch.no_grad()
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """The predicted classes of features this extractor gave (its last layer only)."""
+        return torch.cat([self.net.head(f.to(self.device)).argmax(1).cpu() for f in features.split(BATCH)])
+
 
 def default_inception_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE

@@ -105,5 +105,5 @@ def refuse_shared_outputs(outputs, inputs) -> None:
     for out, source in zip(outputs, inputs):
         key = Path(out).resolve()
         if key in seen:
-            raise UsageError(f"'{seen[key]}' and '{source}' would both be written to '{out}'; upscale them into separate --out folders.")
+            raise UsageError(f"'{seen[key]}' and '{source}' would both be written to '{out}'; upscale them into separate --outdir folders.")
         seen[key] = source

@@ -99,7 +99,7 @@ def check_grid_size(height: int, width: int) -> None:
     if height * width > MAX_GRID_PIXELS:
         raise UsageError(
             f"A grid of {width}x{height} pixels is over the limit of {MAX_GRID_PIXELS // 1_000_000} megapixels; "
-            "write the images as files with --out-dir, or ask for fewer."
+            "write the images as files with --outdir, or ask for fewer."
         )
 
 
@@ -124,8 +124,8 @@ def save_each(images: torch.Tensor, paths: list[Path]) -> None:
     """Save uint8 images (N, C, H, W) one PNG each, each written atomically."""
     for image, path in zip(images, paths):
         picture = to_pil(image)
-        with atomic_path(path, "--out-dir") as tmp:
-            picture.save(tmp, format=_format_of(path, "--out-dir"))
+        with atomic_path(path, "--outdir") as tmp:
+            picture.save(tmp, format=_format_of(path, "--outdir"))
 
 
 def expand_image_paths(items: list[str]) -> list[Path]:

@@ -95,6 +95,26 @@ def class_coverage(predicted: torch.Tensor, num_classes: int, min_share: float =
     return {"classes_covered": covered, "class_KL": kl, "class_KL_max": math.log(num_classes)}
 
 
+def class_variety(real: torch.Tensor, real_classes: torch.Tensor, fake: torch.Tensor, fake_classes: torch.Tensor) -> float:
+    """Within-class variety of generated images relative to real ones, in feature space.
+
+    For each class with at least two images on both sides: the RMS distance of its generated
+    features to their mean over the same for real features; the mean of those ratios. 1 matches
+    the data; below 1, a class is drawn with fewer looks than it has (mode collapse within a class,
+    which the class histogram cannot see). NaN when no class has two images on both sides.
+    """
+    ratios = []
+    for c in real_classes.unique():
+        r, f = real[real_classes == c].double(), fake[fake_classes == c].double()
+        if len(r) >= 2 and len(f) >= 2:
+            ratios.append(_spread(f) / max(_spread(r), 1e-12))
+    return sum(ratios) / len(ratios) if ratios else float("nan")
+
+
+def _spread(x: torch.Tensor) -> float:
+    return float((x - x.mean(0)).pow(2).sum(1).mean().sqrt())
+
+
 # --- pixel fidelity: restored images against their originals ---------------------------------
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 PLAIN_INTERVAL_S = 10.0
@@ -19,7 +20,15 @@ def format_stats(values: dict[str, float | None], stats) -> str:
     return "  ".join(stat.show(values[stat.name]) for stat in stats if stat.shown and values.get(stat.name) is not None)
 
 
+def remaining_seconds(elapsed: float, done: int, left: int, time_limit: float | None) -> float:
+    """Time to the end of a run: the steps left at the pace so far, or what --time-limit leaves if that ends it first."""
+    by_steps = elapsed / done * left if done else float("inf")
+    return min(by_steps, max(time_limit - elapsed, 0.0)) if time_limit else by_steps
+
+
 def format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-:--:--"
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
@@ -50,6 +59,7 @@ class TrainingDisplay:
         self.total = plan.total_steps
         self.stats = plan.stats
         self.start_step = plan.start_step
+        self.time_limit = plan.time_limit
         self.started = time.perf_counter()
         if self.console.is_terminal:
             self.progress = Progress(
@@ -59,28 +69,31 @@ class TrainingDisplay:
                 TextColumn("epoch {task.fields[epoch]:.2f}"),
                 TextColumn("{task.fields[speed]:,.0f} img/s"),
                 TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
                 console=self.console,
             )
-            self.task = self.progress.add_task("train", total=plan.total_steps, completed=plan.start_step, epoch=0.0, speed=0.0)
+            self.task = self.progress.add_task("train", total=plan.total_steps, completed=plan.start_step, epoch=0.0, speed=0.0, eta="-:--:--")
             self.stats_line = Text("waiting for the first step...")
             self.live = Live(Group(self.progress, self.stats_line), console=self.console, refresh_per_second=8)
             self.live.start()
 
+    def eta(self, p) -> float:
+        return remaining_seconds(time.perf_counter() - self.started, p.step - self.start_step, p.total_steps - p.step, self.time_limit)
+
+    def row(self, step: int, row: dict, sample) -> None:
+        pass  # rows go to metrics.csv; the display shows progress
+
     def update(self, p) -> None:
         if self.live is not None:
-            self.progress.update(self.task, completed=p.step, epoch=p.epoch, speed=p.images_per_s)
+            self.progress.update(self.task, completed=p.step, epoch=p.epoch, speed=p.images_per_s, eta=format_eta(self.eta(p)))
             self.stats_line.plain = format_stats(p.stats, self.stats)
             return
         now = time.perf_counter()
         if now - self.last_plain >= PLAIN_INTERVAL_S or p.step == p.total_steps:
             self.last_plain = now
-            done = p.step - self.start_step
-            eta = (now - self.started) / done * (p.total_steps - p.step) if done else 0.0
             self.console.print(
                 f"step {p.step}/{p.total_steps}  epoch {p.epoch:.2f}  {format_stats(p.stats, self.stats)}  "
-                f"{p.images_per_s:,.0f} img/s  ETA {format_eta(eta)}",
+                f"{p.images_per_s:,.0f} img/s  ETA {format_eta(self.eta(p))}",
                 highlight=False,
                 markup=False,
             )

@@ -94,7 +94,7 @@ class RunLock:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self.file.close()
-            raise UsageError(f"Another gancli train is writing to '{self.path.parent}'; wait for it to end or choose another --out.") from None
+            raise UsageError(f"Another gancli train is writing to '{self.path.parent}'; wait for it to end or choose another --outdir.") from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"{os.getpid()}\n")

@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 
 from gancli import checkpoints, distributed
-from gancli.config import DEFAULT_EPOCHS, TrainConfig, fit_to_data
+from gancli.config import DEFAULT_EPOCHS, MIN_DEFAULT_STEPS, SHORT_RUN_STEPS, TrainConfig, fit_to_data
 from gancli.data import load_dataset
 from gancli.device import compiler, resolve_device
 from gancli.errors import GancliError, UsageError
@@ -54,6 +54,7 @@ class TrainingPlan:
     steps_per_epoch: int
     processes: int = 1  # torchrun ranks, each with config.batch_size images per step
     stats: tuple[Stat, ...] = ()  # what the task reports: step stats, then held-out scores
+    time_limit: float | None = None  # seconds: the run ends at the step count or at this, whichever comes first
 
 
 @dataclass
@@ -76,6 +77,7 @@ class TrainingResult:
     kind: str = "generator"  # what the run's checkpoints hold (the registry's kind)
     stats: tuple[Stat, ...] = ()  # the task's declarations, to show last_row
     last_row: dict[str, float] = field(default_factory=dict)
+    row_steps: int = 0  # the steps last_row averages over
     last_sample: Path | None = None
     interrupted: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
     time_limited: bool = False  # stopped by time_limit: a normal end
@@ -84,6 +86,7 @@ class TrainingResult:
 class Reporter(Protocol):
     def start(self, plan: TrainingPlan) -> None: ...
     def update(self, progress: TrainingProgress) -> None: ...
+    def row(self, step: int, row: dict[str, float], sample: Path) -> None: ...  # a metrics row and its sample grid
 
 
 class SilentReporter:
@@ -91,6 +94,9 @@ class SilentReporter:
         pass
 
     def update(self, progress: TrainingProgress) -> None:
+        pass
+
+    def row(self, step: int, row: dict[str, float], sample: Path) -> None:
         pass
 
 
@@ -124,7 +130,12 @@ def train(
     config, data_notices = fit_to_data(config, dataset, resumed=resume is not None)
     notices = [*notices, *data_notices]
     check_model_size(config)
-    config = arch.prepare(config, _total_steps(config, len(dataset) // max(1, config.batch_size * cluster.world_size)), notices)
+    total, length_note = training_length(config, len(dataset) // max(1, config.batch_size * cluster.world_size))
+    if resume is None and length_note:
+        notices.append(length_note)
+    elif resume is None and total < SHORT_RUN_STEPS and arch.kind == "generator":
+        notices.append(f"{total} steps is a short run: expect noise or blobs, not pictures (the quick start, --recipe quick, takes 1,500).")
+    config = arch.prepare(config, total, notices)
     if cluster.distributed:
         dev = distributed.start(cluster, dev)
     try:
@@ -141,7 +152,26 @@ def train(
 
 
 def _total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
-    return config.steps if config.steps is not None else (config.epochs or DEFAULT_EPOCHS) * max(1, steps_per_epoch)
+    return training_length(config, steps_per_epoch)[0]
+
+
+def training_length(config: TrainConfig, steps_per_epoch: int) -> tuple[int, str | None]:
+    """The run's length in steps, and a note when the default length was stretched.
+
+    Without --epochs or --steps: DEFAULT_EPOCHS epochs, but at least MIN_DEFAULT_STEPS steps, so a
+    folder of a hundred images trains long enough to draw something (5 epochs of it are 15 steps).
+    """
+    steps_per_epoch = max(1, steps_per_epoch)
+    if config.steps is not None:
+        total = config.steps
+    elif config.epochs is not None:
+        total = config.epochs * steps_per_epoch
+    else:
+        total = max(DEFAULT_EPOCHS * steps_per_epoch, MIN_DEFAULT_STEPS)
+        if total > DEFAULT_EPOCHS * steps_per_epoch:
+            return total, (f"{DEFAULT_EPOCHS} epochs of this data would be {DEFAULT_EPOCHS * steps_per_epoch} steps, too few to learn from; "
+                           f"training {total:,} steps ({total / steps_per_epoch:.0f} epochs). Choose with --epochs or --steps.")  # fmt: skip
+    return total, None
 
 
 class Loop:
@@ -191,11 +221,12 @@ class Loop:
         config, cluster, files = self.config, self.cluster, self.run_files
         device_text = str(self.dev) if not cluster.distributed else f"{self.dev.type} x {cluster.world_size} processes (DDP)"
         reporter.start(TrainingPlan(config, files.root, device_text, self.data_description, self.notices, start_step, self.total_steps,
-                                    self.steps_per_epoch, cluster.world_size, stats))  # fmt: skip
+                                    self.steps_per_epoch, cluster.world_size, stats, time_limit))  # fmt: skip
         kind = get_architecture(config.arch).kind
         self.result = TrainingResult(files.root, files.last, start_step, self.total_steps, seconds_before, kind, stats)
         self.best = self._best_so_far() if resume is not None and self.writes else -math.inf
         self.last_good = files.last if resume is not None and files.last.is_file() else None  # what a failure leaves intact
+        self.reporter = reporter
         self._steps(reporter, start_step, seconds_before, time_limit, clock)
         if self.writes:
             write_training_visuals(files, stats)
@@ -240,13 +271,18 @@ class Loop:
                     self.last_scores = task.latest()
                     speed = shown_steps * self.images_per_step / max(now - shown_at, 1e-9)
                     shown = dict(zip(names, means)) | self.last_scores
-                    reporter.update(TrainingProgress(step, self.total_steps, step / self.steps_per_epoch, shown, speed, result.seconds))
+                    if not final:  # the last frame shows the last metrics row: the same numbers as the summary
+                        reporter.update(TrainingProgress(step, self.total_steps, step / self.steps_per_epoch, shown, speed, result.seconds))
                     shown_sum.zero_()
                     shown_steps, shown_at = 0, now
                 if at_row:
                     row = dict(zip(names, distributed.mean_over_ranks(row_sum / row_steps, cluster).tolist()))
                     row.update(images_per_s=row_steps * self.images_per_step / max(now - row_started, 1e-9))
                     self._row(step, row, eval_due)
+                    if final and self.writes:
+                        result.row_steps = row_steps
+                        reporter.update(TrainingProgress(step, self.total_steps, step / self.steps_per_epoch, row | self.last_scores,
+                                                         row["images_per_s"], result.seconds))  # fmt: skip
                     row_sum.zero_()
                     row_steps, row_started = 0, time.perf_counter()
                 if self.writes and step % config.checkpoint_every == 0:
@@ -266,6 +302,7 @@ class Loop:
             self.result.last_row = row
             self.result.last_sample = self.run_files.sample(step)
             self.task.preview(self.result.last_sample)
+            self.reporter.row(step, row, self.result.last_sample)
             self._save(self.result.checkpoint, step)
             value = self.last_scores.get(self.best_metric)
             if value is not None and (eval_due or not self.config.eval_every) and self.sign * value > self.best:

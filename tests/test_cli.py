@@ -142,7 +142,7 @@ def test_grid_of_files_folders_and_globs(cli, isolated, image_folder):
         (["sample", "--n", "many"], 2, "Invalid value for '--n'"),
         (["sample", "--nrow", "0"], 2, "Invalid value for '--nrow'"),
         (["sample", "--seeds", "x"], 2, "--seeds 'x' is not understood"),
-        (["interpolate", "1", "2", "--steps", "0"], 2, "Invalid value for '--steps'"),
+        (["interpolate", "1", "2", "--steps", "0"], 2, "Invalid value for '--frames'"),
         (["interpolate", "1", "2", "--fps", "0"], 2, "Invalid value for '--fps'"),
         (["interpolate", "one", "2"], 2, "Invalid value for 'seeds'"),
         (["grid", "x.png", "--padding", "-1"], 2, "Invalid value for '--padding'"),

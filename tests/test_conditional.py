@@ -110,7 +110,7 @@ def test_cgan_trains_on_folder_classes(cli, image_folder):
         (["sample", "--checkpoint", "{c}", "--label", "eleven"], 2, "use one of: 0, 1, 2"),
         (["sample", "--checkpoint", "{u}", "--label", "3"], 2, "is unconditional; drop --label"),
         (["sample", "--checkpoint", "{u}", "--per-class", "3", "--out-dir", "x"], 2, "is unconditional; drop --per-class"),
-        (["sample", "--checkpoint", "{c}", "--per-class", "3"], 2, "give it with --out-dir"),
+        (["sample", "--checkpoint", "{c}", "--per-class", "3"], 2, "give it with --outdir"),
         (["sample", "--checkpoint", "{u}", "--seeds", "1", "--n", "3"], 2, "drop --n and --seed"),
         (["sample", "--checkpoint", "{u}", "--seeds", "9-1"], 2, "runs backwards"),
         (["interpolate", "1", "--checkpoint", "{u}"], 2, "at least two seeds"),

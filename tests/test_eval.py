@@ -26,8 +26,9 @@ def test_eval_scores_a_generator_offline_against_the_real_floor(cli, isolated, t
     assert "gancli classifier (mnist" in first.out and "held-out accuracy" in first.out
     record = json.loads((trained_run / "eval.json").read_text())[-1]
     scores, floor = record["scores"], record["real_floor"]
-    assert set(scores) >= {"FID", "KID", "precision", "recall", "classes_covered", "class_KL"}
+    assert set(scores) >= {"FID", "KID", "precision", "recall", "classes_covered", "class_KL", "class_variety"}
     assert floor["FID"] < scores["FID"]  # 6 training steps are far from real digits
+    assert 0.8 < floor["class_variety"] < 1.25  # two halves of the real digits vary alike within each class
     assert floor["classes_covered"] == 10 and floor["class_KL"] < 0.3  # held-out real digits: every class
     again = cli("eval", trained_run, "--classifier", classifier_run, "--force", "--n", "200")
     assert "(cached)" in again.out  # the reference features are reused
@@ -39,7 +40,7 @@ def test_eval_reports_class_accuracy_for_conditional_models(cli, isolated, tmp_p
     run = train_once(tmp_path_factory, "cond", "--arch", "cgan", "--steps", "2")
     result = cli("eval", run, "--classifier", classifier_run, "--force", "--n", "100")
     assert result.code == 0, result.err
-    assert "class_accuracy" in result.out
+    assert "class_accuracy" in result.out and "class_variety" in result.out
 
 
 def test_eval_without_a_classifier_says_how_to_get_one(cli, trained_run):

@@ -51,3 +51,17 @@ def test_class_coverage_counts_classes_and_measures_kl_from_uniform():
     assert one["classes_covered"] == 1 and one["class_KL"] == pytest.approx(math.log(10))
     rare = metrics.class_coverage(torch.cat([torch.arange(9).repeat(100), torch.tensor([9])]), 10)
     assert rare["classes_covered"] == 9  # one image of class 9 in 901 is below a tenth of a uniform share
+
+
+def test_class_variety_sees_collapse_inside_a_class():
+    torch.manual_seed(0)
+    real = torch.randn(400, 8)
+    classes = torch.arange(400) % 4
+    real[:, 0] += 10 * classes  # four well-separated classes
+    same = torch.randn(400, 8)
+    same[:, 0] += 10 * classes
+    assert metrics.class_variety(real, classes, same, classes) == pytest.approx(1.0, abs=0.1)
+    collapsed = same.clone()
+    collapsed[:, 1:] *= 0.2  # each class drawn with a fifth of its spread in most directions
+    assert metrics.class_variety(real, classes, collapsed, classes) < 0.5
+    assert math.isnan(metrics.class_variety(real, classes, same[:1], classes[:1]))

@@ -39,3 +39,25 @@ def test_live_display_on_a_terminal(tmp_path):
         display.update(TrainingProgress(5, 10, 1.0, STATS, 456.0, 1.5))
     out = buffer.getvalue()
     assert "5/10" in out and "456 img/s" in out and "loss_G 0.500" in out
+
+
+def test_eta_respects_the_time_limit():
+    from gancli.progress import format_eta, remaining_seconds
+
+    assert remaining_seconds(10.0, 100, 900, None) == 90.0  # the pace so far
+    assert remaining_seconds(10.0, 100, 900, 60.0) == 50.0  # --time-limit 1 ends it first
+    assert remaining_seconds(70.0, 100, 900, 60.0) == 0.0
+    assert format_eta(remaining_seconds(0.0, 0, 10, None)) == "-:--:--"  # nothing to go on yet
+
+
+def test_time_limited_run_shows_an_eta_within_its_limit(tmp_path, monkeypatch):
+    import gancli.progress as progress
+
+    clock = iter([0.0])  # the start, then 30 s later for ever
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock, 30.0))
+    buffer = io.StringIO()
+    limited = TrainingPlan(TrainConfig(), tmp_path, "cpu", "test data", [], 0, 1_000_000, 5, stats=GAN_STATS, time_limit=60.0)
+    with TrainingDisplay(Console(file=buffer, force_terminal=False, width=200)) as display:
+        display.start(limited)
+        display.update(TrainingProgress(10, 1_000_000, 2.0, STATS, 123.0, 30.0))
+    assert "ETA 0:00:30" in buffer.getvalue()  # not the 833 hours 10 steps in 30 s would take to a million

@@ -94,3 +94,14 @@ def test_compile_keeps_the_checkpoint_plain(cli, isolated, monkeypatch):
     assert sorted(compiled.tensors) == sorted(plain.tensors)
     for key, value in plain.tensors.items():  # the same maths: the eager backend changes no numbers
         assert torch.allclose(compiled.tensors[key].float(), value.float(), atol=1e-6), key
+
+
+def test_default_length_fits_small_data():
+    from gancli.config import MIN_DEFAULT_STEPS
+    from gancli.training import training_length
+
+    assert training_length(TrainConfig(), 312) == (1560, None)  # 5 epochs of the bundled digits
+    steps, note = training_length(TrainConfig(), 3)  # a folder of about 100 images
+    assert steps == MIN_DEFAULT_STEPS and "5 epochs of this data would be 15 steps" in note
+    assert training_length(TrainConfig(epochs=5), 3) == (15, None)  # asked for: given
+    assert training_length(TrainConfig(steps=7), 3) == (7, None)

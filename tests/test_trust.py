@@ -313,7 +313,7 @@ def test_upscaling_streams_tiles_into_uint8(isolated):
 def test_huge_grids_are_refused_and_labels_are_streamed(cli, isolated):
     from gancli.sampling import Labels
 
-    one_line_error(cli("sample", "--checkpoint", FIXTURES / "dcgan-ema.safetensors", "--n", "100000000", "--device", "cpu"), 2, "megapixels", "--out-dir")
+    one_line_error(cli("sample", "--checkpoint", FIXTURES / "dcgan-ema.safetensors", "--n", "100000000", "--device", "cpu"), 2, "megapixels", "--outdir")
     labels = Labels(10, per_class=20_000_000)
     assert labels[199_999_990:200_000_000].tolist() == [9] * 10  # no 200-million-entry tensor is built
 
