@@ -219,13 +219,18 @@ def sample(
     seed = random.randrange(2**31) if seed is None else seed
     check_writable(out_dir if out_dir is not None else out.parent)
     started = time.perf_counter()
+    from gancli.progress import work
+
     if per_class is not None:
-        count = sampling.export_image_folder(generator, config, per_class, seed, model.device, out_dir)
+        with work(per_class * config.num_classes, "Sampling") as advance:
+            count = sampling.export_image_folder(generator, config, per_class, seed, model.device, out_dir, advance)
         what = f"{per_class} images for each of {config.num_classes} classes to {out_dir}/<class>/ (seed {seed})"
     elif seed_list is not None:
         count, what = sampling.write_seeds(generator, config, seed_list, model.device, class_index, out, out_dir, nrow)
     else:
-        count, what = sampling.write_stream(generator, config, n, seed, model.device, class_index, out, out_dir, nrow)
+        total = (n or 8) * config.num_classes if class_index == ALL else n or 64
+        with work(total, "Sampling") as advance:
+            count, what = sampling.write_stream(generator, config, n, seed, model.device, class_index, out, out_dir, nrow, advance)
     seconds = time.perf_counter() - started
     typer.echo(f"Wrote {what} in {seconds:.2f} s, {count / max(seconds, 1e-9):,.0f} images/s, from {model.path}")
     if model.arch.conditional and label is None and per_class is None:
@@ -368,7 +373,10 @@ def evaluate(
     model = open_model(run or checkpoint, "generator", device.value, ema)
     config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
     features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device, force)
-    result = run_evaluation(model.net, config, features, n, seed, model.device, config.data_dir or None)
+    from gancli.progress import work
+
+    with work(n, f"Generating and scoring {n:,} images") as advance:
+        result = run_evaluation(model.net, config, features, n, seed, model.device, config.data_dir or None, advance)
     _print_evaluation(model, result, n, seed)
 
 
@@ -451,7 +459,14 @@ def upscale(
     check_writable(out)
     net, channels = (upscaler.net, upscaler.config.channels) if upscaler else (None, 0)
     dev = upscaler.device if upscaler else resolve_device(device.value)
-    upscale_files(paths, outputs, model_scale**passes, net, channels, passes, model_scale, method.value, dev)
+    from gancli.images import image_size
+    from gancli.progress import work
+    from gancli.upscaling import work_pixels
+
+    sizes = [image_size(p) for p in paths]
+    total = sum(work_pixels(h, w, passes, model_scale) if net is not None else h * w for w, h in sizes)
+    with work(total, f"Upscaling {len(paths)} image(s) x{model_scale**passes}") as advance:
+        upscale_files(paths, outputs, model_scale**passes, net, channels, passes, model_scale, method.value, dev, advance)
     typer.echo(f"Wrote {len(paths)} image(s) x{model_scale**passes} to {out}/ ({source})")
 
 

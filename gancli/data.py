@@ -150,8 +150,8 @@ def resize_images(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.T
     return out
 
 
-def load_test_images(dataset: str, data_dir: Path | None = None) -> tuple[torch.Tensor, str]:
-    """The test split of a named dataset as uint8 (N, C, H, W), for benchmarks; IDX datasets and CIFAR-10."""
+def load_test_images(dataset: str, data_dir: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The test split of a named dataset: uint8 images (N, C, H, W), their labels (N,) and where it was found."""
     spec = NAMED_DATASETS[dataset]
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if spec.idx_files:
@@ -160,7 +160,8 @@ def load_test_images(dataset: str, data_dir: Path | None = None) -> tuple[torch.
             folders.append(BUNDLED_MNIST)
         for folder in folders:
             if _idx_path(folder, "t10k-images-idx3-ubyte") and _idx_path(folder, "t10k-labels-idx1-ubyte"):
-                return read_idx_pair(folder, "t10k")[0], f"{spec.title} test split from {folder}"
+                images, labels = read_idx_pair(folder, "t10k")
+                return images, labels, f"{spec.title} test split from {folder}"
         raise GancliError(f"The {spec.title} test split (t10k-*-ubyte files) is not in {data_dir}; pass --data-dir.")
     refusal = _download_refusal(data_dir)
     if refusal and not data_dir.is_dir():
@@ -171,7 +172,8 @@ def load_test_images(dataset: str, data_dir: Path | None = None) -> tuple[torch.
         ds = getattr(torchvision.datasets, spec.torchvision_class)(root=str(data_dir), train=False, download=refusal is None)
     except Exception as exc:
         raise GancliError(f"The {spec.title} test split is not in {data_dir} and could not be downloaded ({type(exc).__name__}).") from exc
-    return torch.as_tensor(ds.data).permute(0, 3, 1, 2).contiguous(), f"{spec.title} test split from {data_dir}"
+    images = torch.as_tensor(ds.data).permute(0, 3, 1, 2).contiguous()
+    return images, torch.as_tensor(ds.targets, dtype=torch.long), f"{spec.title} test split from {data_dir}"
 
 
 # --- named datasets ---------------------------------------------------------------------------

@@ -200,6 +200,12 @@ def load_image(path: Path) -> torch.Tensor:
         return from_pil(as_8bit(img))
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header alone."""
+    with open_image(path) as img:
+        return img.size
+
+
 MAX_GRID_CELL_PIXELS = 4_000_000  # `grid` shrinks its cells (the first image's size) to at most this
 
 

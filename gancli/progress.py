@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 PLAIN_INTERVAL_S = 10.0
@@ -97,3 +98,29 @@ class TrainingDisplay:
                 highlight=False,
                 markup=False,
             )
+
+
+@contextlib.contextmanager
+def work(total: float, what: str, console: Console | None = None):
+    """A progress bar for a long command (gone when done) on a terminal; off it, a plain line every
+    PLAIN_INTERVAL_S. Yields advance(amount): call it as work gets done, in the units of `total`."""
+    console = console or Console(stderr=True, soft_wrap=True)
+    if console.is_terminal:
+        columns = (TextColumn(what), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(what, total=total)
+            yield lambda amount=1: progress.advance(task, amount)
+        return
+    started = last = time.perf_counter()
+    done = 0.0
+
+    def advance(amount: float = 1) -> None:
+        nonlocal done, last
+        done += amount
+        now = time.perf_counter()
+        if now - last >= PLAIN_INTERVAL_S and done < total:
+            last = now
+            left = remaining_seconds(now - started, done, total - done, None)
+            console.print(f"{what}: {100 * done / total:.0f}%  ETA {format_eta(left)}", highlight=False, markup=False)
+
+    yield advance

@@ -25,17 +25,21 @@ def generate(
     seed: int,
     device: torch.device,
     labels=None,
+    advance=None,
 ) -> Iterator[torch.Tensor]:
     """`n` images as uint8 (B, C, H, W) batches; the same seed (and labels) always give the same images.
 
     Args:
         labels: class indices (a tensor (n,) or Labels) for conditional generators; None for unconditional ones.
+        advance: called with each batch's size once the caller has used it (a progress bar).
     """
     start = 0
     for z in latent_batches(seed, n, config.latent_dim, SAMPLE_BATCH):
         condition = () if labels is None else (labels[start : start + len(z)].to(device),)
         start += len(z)
         yield to_uint8(generator(z.to(device), *condition))
+        if advance is not None:
+            advance(len(z))
 
 
 @torch.no_grad()
@@ -107,7 +111,7 @@ def stream_labels(config: TrainConfig, count: int, class_index: int | str | None
     return Labels(config.num_classes, fixed=int(class_index))
 
 
-def export_image_folder(generator, config: TrainConfig, per_class: int, seed: int, device, out_dir: Path) -> int:
+def export_image_folder(generator, config: TrainConfig, per_class: int, seed: int, device, out_dir: Path, advance=None) -> int:
     """`per_class` images of every class into out_dir/<class name>/00000.png, the layout
     torchvision.datasets.ImageFolder reads. Returns how many were written."""
     from gancli.files import child
@@ -116,7 +120,7 @@ def export_image_folder(generator, config: TrainConfig, per_class: int, seed: in
     labels = Labels(config.num_classes, per_class)
     folders = [child(out_dir, name) for name in config.class_names]  # a class name is a folder name, never a path
     written = 0
-    for batch in generate(generator, config, config.num_classes * per_class, seed, device, labels):
+    for batch in generate(generator, config, config.num_classes * per_class, seed, device, labels, advance):
         classes = labels[written : written + len(batch)].tolist()
         save_each(batch, [folders[c] / f"{written + i:05d}.png" for i, c in enumerate(classes)])
         written += len(batch)
@@ -204,7 +208,7 @@ def write_seeds(generator, config: TrainConfig, seeds: list[int], device, class_
 
 
 def write_stream(generator, config: TrainConfig, n: int | None, seed: int, device, class_index, out: Path, out_dir: Path | None,
-                 nrow: int | None) -> tuple[int, str]:  # fmt: skip
+                 nrow: int | None, advance=None) -> tuple[int, str]:  # fmt: skip
     """`n` images of one seeded stream (with --label all: n per class), as a grid or files 00000.png ...; returns (count, what)."""
     from gancli.images import Grid, grid_layout, save_each
     from gancli.labels import ALL
@@ -213,7 +217,7 @@ def write_stream(generator, config: TrainConfig, n: int | None, seed: int, devic
     count = per_row * config.num_classes if class_index == ALL else n or 64
     columns = nrow or per_row if class_index == ALL else nrow
     labels = stream_labels(config, count, class_index) if get_architecture(config.arch).conditional else None
-    batches = generate(generator, config, count, seed, device, labels)
+    batches = generate(generator, config, count, seed, device, labels, advance)
     if out_dir is not None:
         written = 0
         for batch in batches:

@@ -56,7 +56,7 @@ def _tiles(upscaler, low: torch.Tensor, scale: int, tile: int, overlap: int):
 
 
 @torch.no_grad()
-def _upscale_uint8(upscaler, model_channels: int, image: torch.Tensor, scale: int, device) -> torch.Tensor:
+def _upscale_uint8(upscaler, model_channels: int, image: torch.Tensor, scale: int, device, advance=None) -> torch.Tensor:
     """uint8 (C, h, w) -> uint8 (C, h * scale, w * scale), tile by tile: memory holds the images and one tile.
 
     A one-channel model takes the colour channels as a batch; channels_last convolutions: measured
@@ -74,18 +74,25 @@ def _upscale_uint8(upscaler, model_channels: int, image: torch.Tensor, scale: in
     out = torch.empty(channels, image.shape[1] * scale, image.shape[2] * scale, dtype=torch.uint8)
     for (top, bottom, left, right), piece in _tiles(upscaler, low, scale, TILE, OVERLAP):
         out[:, top * scale : bottom * scale, left * scale : right * scale] = to_uint8(narrow(piece))
+        if advance is not None:
+            advance((bottom - top) * (right - left))
     return out
 
 
-def upscale_image(upscaler: torch.nn.Module, model_channels: int, image: torch.Tensor, passes: int, scale: int, device) -> torch.Tensor:
+def upscale_image(upscaler: torch.nn.Module, model_channels: int, image: torch.Tensor, passes: int, scale: int, device, advance=None) -> torch.Tensor:
     """uint8 (C, h, w) -> uint8 (C, h * scale**passes, ...). A one-channel model runs on each colour channel.
 
     Between passes the image is rounded to uint8, as the low-res images the model learnt from were.
     """
     check_output_size(image.shape[-2], image.shape[-1], scale**passes)
     for _ in range(passes):
-        image = _upscale_uint8(upscaler, model_channels, image, scale, device)
+        image = _upscale_uint8(upscaler, model_channels, image, scale, device, advance)
     return image
+
+
+def work_pixels(height: int, width: int, passes: int, scale: int) -> int:
+    """The input pixels all passes of an upscale go through: what its progress bar counts."""
+    return sum(height * width * scale ** (2 * p) for p in range(passes))
 
 
 def check_output_size(height: int, width: int, scale: int) -> None:
@@ -146,17 +153,22 @@ def benchmark(upscaler: torch.nn.Module, channels: int, model_scale: int, passes
 
 
 def upscale_files(paths: list[Path], outputs: list[Path], scale: int, upscaler: torch.nn.Module | None, channels: int, passes: int,
-                  model_scale: int, method: str, device) -> None:  # fmt: skip
-    """Upscale each image file into its output path, with the model (`passes` times) or a classical filter."""
+                  model_scale: int, method: str, device, advance=None) -> None:  # fmt: skip
+    """Upscale each image file into its output path, with the model (`passes` times) or a classical filter.
+
+    `advance` is told the input pixels of every tile done (classical filters: of every image).
+    """
     from gancli.images import load_image, save_each
 
     for path, output in zip(paths, outputs):
         image = load_image(path)
         check_output_size(image.shape[-2], image.shape[-1], scale)
         if upscaler is not None:
-            result = upscale_image(upscaler, channels, image, passes, model_scale, device)
+            result = upscale_image(upscaler, channels, image, passes, model_scale, device, advance)
         else:
             result = classical_upscale(image, scale, method)
+            if advance is not None:
+                advance(work_pixels(image.shape[-2], image.shape[-1], 1, 1))
         save_each(result.unsqueeze(0), [output])
 
 
@@ -176,7 +188,7 @@ def benchmark_images(source: str, data_dir: Path | None, limit: int | None) -> t
     from gancli.images import expand_image_paths, load_image
 
     if source in NAMED_DATASETS:
-        images, what = load_test_images(source, data_dir)
+        images, _, what = load_test_images(source, data_dir)
         images = images[:limit] if limit else images
         return list(images), what
     paths = expand_image_paths([source])[:limit]

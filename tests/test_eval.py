@@ -41,6 +41,8 @@ def test_eval_reports_class_accuracy_for_conditional_models(cli, isolated, tmp_p
     result = cli("eval", run, "--classifier", classifier_run, "--force", "--n", "100")
     assert result.code == 0, result.err
     assert "class_accuracy" in result.out and "class_variety" in result.out
+    floor = json.loads((run / "eval.json").read_text())[-1]["real_floor"]
+    assert 0.0 <= floor["class_accuracy"] <= 1.0  # the classifier on labelled real digits: what a generator can reach
 
 
 def test_eval_without_a_classifier_says_how_to_get_one(cli, trained_run):

@@ -61,3 +61,25 @@ def test_time_limited_run_shows_an_eta_within_its_limit(tmp_path, monkeypatch):
         display.start(limited)
         display.update(TrainingProgress(10, 1_000_000, 2.0, STATS, 123.0, 30.0))
     assert "ETA 0:00:30" in buffer.getvalue()  # not the 833 hours 10 steps in 30 s would take to a million
+
+
+def test_long_commands_report_progress_plainly_off_a_terminal(monkeypatch):
+    import gancli.progress as progress
+
+    ticks = iter([0.0, 11.0, 22.0, 25.0])  # start, then three pieces of work
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(ticks, 30.0))
+    buffer = io.StringIO()
+    with progress.work(300, "Sampling", Console(file=buffer, force_terminal=False, width=120)) as advance:
+        for _ in range(3):
+            advance(100)
+    lines = buffer.getvalue().splitlines()
+    assert lines == ["Sampling: 33%  ETA 0:00:22", "Sampling: 67%  ETA 0:00:11"]  # every 10 s, never at 100%
+
+
+def test_long_commands_show_a_bar_on_a_terminal():
+    from gancli.progress import work
+
+    buffer = io.StringIO()
+    with work(10, "Upscaling", Console(file=buffer, force_terminal=True, width=100)) as advance:
+        advance(5)
+    assert "Upscaling" in buffer.getvalue()
