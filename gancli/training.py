@@ -174,6 +174,10 @@ def training_length(config: TrainConfig, steps_per_epoch: int) -> tuple[int, str
     return total, None
 
 
+class Interrupted(GancliError):
+    exit_code = 130  # as for SIGINT
+
+
 class Loop:
     """One run of a task: the step loop with its rows (metrics, grid, last checkpoint) and periodic checkpoints."""
 
@@ -190,6 +194,7 @@ class Loop:
         self.steps_per_epoch = max(1, task.train_count // self.images_per_step)
         self.total_steps = _total_steps(config, self.steps_per_epoch)
         self.checked_step = -1  # _check_weights: rows save up to three files, one scan does
+        self.last_good: Path | None = None  # the newest checkpoint written whole: what a failure leaves
         self.last_scores: dict[str, float | None] = {}  # the latest held-out scores, stored in checkpoints written after them
         metric, direction = task.best_metric or (None, "max")
         self.best_metric, self.sign = metric, (1 if direction == "max" else -1)  # compared as sign * value: higher is better
@@ -214,8 +219,16 @@ class Loop:
                 remove_orphans(files.root)  # temporary files of a run killed mid-write
                 write_text(files.config, config.to_json() + "\n")
                 self.metrics = MetricsLog(files.metrics, ("step", "epoch", *(s.name for s in stats), "images_per_s", "seconds"), start_step)
-            self._run(reporter, resume, start_step, seconds_before, stats, time_limit, clock)
+            try:
+                self._run(reporter, resume, start_step, seconds_before, stats, time_limit, clock)
+            except KeyboardInterrupt:  # a second Ctrl-C: no more saving, but say what is on disk
+                raise Interrupted(f"Stopped at once by a second Ctrl-C. {self._saved()}") from None
         return self.result
+
+    def _saved(self) -> str:
+        if self.last_good is None or not self.last_good.is_file():
+            return "No checkpoint was saved in this run."
+        return f"The last checkpoint saved is {self.last_good} (step {checkpoints.read_header(self.last_good).step}): gancli train --resume {self.run_files.root}"
 
     def _run(self, reporter: Reporter, resume, start_step: int, seconds_before: float, stats, time_limit, clock) -> None:
         config, cluster, files = self.config, self.cluster, self.run_files

@@ -105,3 +105,18 @@ def test_default_length_fits_small_data():
     assert steps == MIN_DEFAULT_STEPS and "5 epochs of this data would be 15 steps" in note
     assert training_length(TrainConfig(epochs=5), 3) == (15, None)  # asked for: given
     assert training_length(TrainConfig(steps=7), 3) == (7, None)
+
+
+def test_a_second_ctrl_c_still_says_what_was_saved(cli, isolated, monkeypatch):
+    from gancli.progress import TrainingDisplay
+
+    def impatient(self, progress):  # the user presses Ctrl-C twice once step 3 is reached
+        if progress.step >= 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrainingDisplay, "update", impatient)
+    result = cli("train", "mnist", "--steps", "50", "--sample-every", "2", "--batch-size", "8", "--device", "cpu", "-o", "r")
+    assert result.code == 130
+    assert "Stopped at once by a second Ctrl-C. The last checkpoint saved is r/checkpoints/last.safetensors (step 2)" in result.err
+    assert "gancli train --resume r" in result.err
+    assert checkpoints.load_checkpoint(isolated / "r" / "checkpoints" / "last.safetensors").step == 2
