@@ -48,8 +48,8 @@ class Evaluation:
     seconds: float
 
 
-def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, str]:
-    """(reference, floor_a, floor_b, floor_b's labels or None, description), all at the generator's size.
+def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    """(reference, floor_a, floor_b, description), all at the generator's size.
 
     The reference is as many real images as generated (n, or the whole pool when it is smaller); the
     real-data floor scores floor_a against floor_b: the training images against the held-out test split,
@@ -59,19 +59,18 @@ def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[tor
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
     reference = dataset.images[order[:n]]
     if dataset.split == "train":  # a separate test split exists: hold it out whole
-        test, test_labels, _ = load_test_images(config.dataset, data_dir)
+        test, _, _ = load_test_images(config.dataset, data_dir)
         if test.shape[-1] != config.image_size:
             test = resize_images(test, config.image_size)
-        floor_a, floor_b, floor_labels = reference, test[:n], test_labels[:n]
+        floor_a, floor_b = reference, test[:n]
         description = f"{len(reference):,} training images; floor: them vs {len(floor_b):,} test images"
     else:  # one pool (the bundled MNIST split, a folder): the floor compares two disjoint halves
         half = min(n, len(dataset) // 2)
         floor_a, floor_b = dataset.images[order[:half]], dataset.images[order[half : 2 * half]]
-        floor_labels = dataset.labels[order[half : 2 * half]] if dataset.labels is not None and len(dataset.class_names) >= 2 else None
         description = f"{len(reference):,} images of {dataset.description}; floor: two disjoint halves of {half:,}"
     if len(floor_b) < 2:
         raise UsageError(f"'{config.dataset}' has {len(dataset)} images: too few to evaluate against; use at least 4.")
-    return reference, floor_a, floor_b, floor_labels, description
+    return reference, floor_a, floor_b, description
 
 
 def score(reference: torch.Tensor, generated: torch.Tensor) -> dict[str, float]:
@@ -95,7 +94,7 @@ def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None)
             return RealFeatures(load_file(str(path))["reference"], json.loads(meta["floor"]), meta["description"] + " (cached)")
         except Exception:
             pass  # a damaged cache entry is recomputed
-    reference, floor_a, floor_b, floor_labels, description = real_images(config, n, Path(data_dir) if data_dir else None)
+    reference, floor_a, floor_b, description = real_images(config, n, Path(data_dir) if data_dir else None)
     ref_features, _ = extractor(reference)
     a_features = ref_features if floor_a is reference else extractor(floor_a)[0]
     held_features, held_classes = extractor(floor_b)
@@ -103,8 +102,6 @@ def real_features(config: TrainConfig, extractor, n: int, data_dir: Path | None)
     if held_classes is not None:
         floor |= metrics.class_coverage(held_classes, extractor.num_classes)
         floor["class_variety"] = metrics.class_variety(a_features, extractor.classify(a_features), held_features, held_classes)
-        if floor_labels is not None:  # what class_accuracy can reach: the classifier on labelled real images
-            floor["class_accuracy"] = float((held_classes == floor_labels).float().mean())
     if not cached:
         return RealFeatures(ref_features, floor, description)
     try:
@@ -143,7 +140,10 @@ def evaluate(generator, config: TrainConfig, extractor, n: int = DEFAULT_N, seed
         scores["class_variety"] = metrics.class_variety(real.reference, extractor.classify(real.reference), fake, grouped)
         if asked is not None:
             scores["class_accuracy"] = float((predicted == asked).float().mean())
-    return Evaluation(scores, real.floor, extractor.identity, n, real.description, time.perf_counter() - started)
+    floor = dict(real.floor)
+    if "class_accuracy" in scores and getattr(extractor, "accuracy", None) is not None:
+        floor["class_accuracy"] = extractor.accuracy  # real images the classifier never saw: what a generator can reach
+    return Evaluation(scores, floor, extractor.identity, n, real.description, time.perf_counter() - started)
 
 
 def metric_text(name: str, value: float, config: TrainConfig) -> str:

@@ -38,7 +38,7 @@ class TensorBoardLog:
     def update(self, progress) -> None:
         self.inner.update(progress)
 
-    def row(self, step: int, row: dict, sample: Path) -> None:
+    def row(self, step: int, row: dict, sample: Path | None) -> None:
         import numpy as np
         from PIL import Image
 
@@ -46,8 +46,9 @@ class TensorBoardLog:
         for name, value in row.items():
             if name in self.tags and value is not None:
                 self.writer.add_scalar(self.tags[name], value, step)
-        with Image.open(sample) as picture:
-            self.writer.add_image("samples", np.asarray(picture.convert("RGB")), step, dataformats="HWC")
+        if sample is not None:  # rows between grids carry numbers only
+            with Image.open(sample) as picture:
+                self.writer.add_image("samples", np.asarray(picture.convert("RGB")), step, dataformats="HWC")
         self.writer.flush()
 
     def close(self) -> None:

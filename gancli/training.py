@@ -86,7 +86,7 @@ class TrainingResult:
 class Reporter(Protocol):
     def start(self, plan: TrainingPlan) -> None: ...
     def update(self, progress: TrainingProgress) -> None: ...
-    def row(self, step: int, row: dict[str, float], sample: Path) -> None: ...  # a metrics row and its sample grid
+    def row(self, step: int, row: dict[str, float], sample: Path | None) -> None: ...  # a metrics row and its sample grid (or None)
 
 
 class SilentReporter:
@@ -96,7 +96,7 @@ class SilentReporter:
     def update(self, progress: TrainingProgress) -> None:
         pass
 
-    def row(self, step: int, row: dict[str, float], sample: Path) -> None:
+    def row(self, step: int, row: dict[str, float], sample: Path | None) -> None:
         pass
 
 
@@ -193,6 +193,8 @@ class Loop:
             )
         self.steps_per_epoch = max(1, task.train_count // self.images_per_step)
         self.total_steps = _total_steps(config, self.steps_per_epoch)
+        # Metrics rows four times as often as grids when grids are 100+ steps apart: points for metrics.png.
+        self.metrics_every = config.sample_every // 4 if config.sample_every >= 100 and config.sample_every % 4 == 0 else config.sample_every
         self.checked_step = -1  # _check_weights: rows save up to three files, one scan does
         self.last_good: Path | None = None  # the newest checkpoint written whole: what a failure leaves
         self.last_scores: dict[str, float | None] = {}  # the latest held-out scores, stored in checkpoints written after them
@@ -274,7 +276,8 @@ class Loop:
                     stopping = distributed.most_urgent(reason, (TIME_LIMIT, "SIGTERM", "SIGINT"), cluster, self.dev)
                 final = step == self.total_steps or bool(stopping)
                 eval_due = bool(config.eval_every) and (step % config.eval_every == 0 or final)
-                at_row = step % config.sample_every == 0 or final or eval_due
+                at_row = step % config.sample_every == 0 or final or eval_due  # grid, last.safetensors and a metrics row
+                at_metrics = at_row or step % self.metrics_every == 0  # a metrics row alone: cheap, so plots get points
                 if self.writes and at_row:  # the costly held-out scores: at rows only
                     task.measure(step, final=final)
                 if self.writes and (at_row or now - shown_at >= DISPLAY_INTERVAL_S):
@@ -288,10 +291,10 @@ class Loop:
                         reporter.update(TrainingProgress(step, self.total_steps, step / self.steps_per_epoch, shown, speed, result.seconds))
                     shown_sum.zero_()
                     shown_steps, shown_at = 0, now
-                if at_row:
+                if at_metrics:
                     row = dict(zip(names, distributed.mean_over_ranks(row_sum / row_steps, cluster).tolist()))
                     row.update(images_per_s=row_steps * self.images_per_step / max(now - row_started, 1e-9))
-                    self._row(step, row, eval_due)
+                    self._row(step, row, eval_due, sample=at_row)
                     if final and self.writes:
                         result.row_steps = row_steps
                         reporter.update(TrainingProgress(step, self.total_steps, step / self.steps_per_epoch, row | self.last_scores,
@@ -306,8 +309,14 @@ class Loop:
                     result.time_limited = stopping == TIME_LIMIT
                     break
 
-    def _row(self, step: int, row: dict, eval_due: bool) -> None:
-        """A metrics row, the sample grid and last.safetensors (best.safetensors when the metric improved)."""
+    def _row(self, step: int, row: dict, eval_due: bool, sample: bool = True) -> None:
+        """A metrics row; with `sample`, also the sample grid and last.safetensors (best.safetensors when the metric improved)."""
+        if not sample:
+            if self.writes:
+                row = row | self.last_scores | {"step": step, "epoch": round(step / self.steps_per_epoch, 3), "seconds": self.result.seconds}
+                self.metrics.append(row)
+                self.reporter.row(step, row, None)
+            return
         self._check_weights(step)
         if self.writes:
             row = row | self.last_scores | {"step": step, "epoch": round(step / self.steps_per_epoch, 3), "seconds": self.result.seconds}

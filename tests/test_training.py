@@ -120,3 +120,14 @@ def test_a_second_ctrl_c_still_says_what_was_saved(cli, isolated, monkeypatch):
     assert "Stopped at once by a second Ctrl-C. The last checkpoint saved is r/checkpoints/last.safetensors (step 2)" in result.err
     assert "gancli train --resume r" in result.err
     assert checkpoints.load_checkpoint(isolated / "r" / "checkpoints" / "last.safetensors").step == 2
+
+
+def test_metrics_rows_come_four_times_as_often_as_grids(cli, isolated):
+    import csv
+
+    args = ["--steps", "60", "--sample-every", "100", "--batch-size", "8", "--generator-width", "4", "--discriminator-width", "4"]
+    assert cli("train", "mnist", *args, "--device", "cpu", "-o", "r").code == 0
+    rows = list(csv.DictReader((isolated / "r" / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [25, 50, 60]  # every 100 // 4 steps, and the end
+    assert [p.name for p in (isolated / "r" / "samples").iterdir()] == ["step_000060.png"]  # grids: every 100 and the end
+    assert checkpoints.read_header(isolated / "r" / "checkpoints" / "last.safetensors").step == 60
