@@ -42,6 +42,7 @@ def test_short_flags_and_old_spellings(cli, trained_run, isolated):
     assert Image.open(isolated / "big" / "short.png").size == Image.open(isolated / "big-old" / "short.png").size
 
 
+@pytest.mark.slow  # needs the shared classifier run: the full suite, not the fast tier
 @pytest.mark.parametrize("how", [["RUN"], ["--checkpoint", "RUN"], ["-c", "RUN"]])
 def test_eval_takes_the_run_positionally_or_as_checkpoint(cli, trained_run, classifier_run, how):
     args = [str(trained_run) if a == "RUN" else a for a in how]
