@@ -4,7 +4,9 @@ For each recipe, DCGAN (or the recipe's architecture) trains on the dataset for 
 metrics are computed with a classifier gancli trained on the same data (offline, no Inception).
 The real-data floor is the score of held-out real images against the same reference.
 
-    python benchmarks/quality.py --dataset fashion-mnist --minutes 4 [--recipes default,ema,...] [--n 10000]
+    python benchmarks/quality.py --dataset fashion-mnist --minutes 10 --seeds 0,1 [--recipes default,ema,...] [--n 10000]
+
+Each recipe trains once per seed; the table shows the mean over seeds and, after it, the spread (max - min).
 
 The budget is CPU time (process time divided by torch's thread count), so other work on the
 machine slows the wall clock but not the comparison. Results: a table, and OUT/quality.json.
@@ -29,6 +31,8 @@ from gancli.loading import open_model
 RECIPES: dict[str, dict] = {
     "default": {},
     "ema": {"ema": 0.999},
+    # the quick start's idea at a size for 10 minutes: small nets, high learning rates, EMA
+    "small-fast": {"generator_width": 32, "discriminator_width": 32, "lr_g": 2e-3, "lr_d": 2e-3, "ema": 0.999},
     "ttur": {"lr_g": 1e-4, "lr_d": 4e-4},
     "hinge-sn": {"loss": "hinge", "spectral_norm": True, "lr_g": 1e-4, "lr_d": 4e-4},
     "wgan-gp": {"loss": "wgan-gp", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
@@ -63,6 +67,7 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(r for r in RECIPES if r not in EXTRA), help=f"some of {', '.join(RECIPES)}")
     parser.add_argument("--n", type=int, default=10_000, help="generated images per evaluation")
     parser.add_argument("--classifier-epochs", type=int, default=1)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds: every recipe trains once per seed")
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
     args = parser.parse_args()
     out = args.out / args.dataset
@@ -70,24 +75,34 @@ def main() -> None:
     classifier = train_classifier(args.dataset, out / "classifier", args.classifier_epochs)
     extractor = ClassifierExtractor(classifier, device)
     print(f"Extractor: {extractor.identity}", flush=True)
-    results = {}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs: dict[str, list[dict]] = {}
     for name in args.recipes.split(","):
-        run_dir = out / name
-        if not last_checkpoint_path(run_dir).is_file():
-            recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
-            config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, **recipe)
-            training.train(config, run_dir, "cpu", time_limit=args.minutes * 60, clock=cpu_clock)
-        model = open_model(run_dir, "generator", "cpu")
-        result = evaluate(model.net, model.config, extractor, args.n, seed=0, device=device)
-        results[name] = {"steps": model.step, **result.scores}
-        results["real floor"] = {"steps": 0, **result.floor}
-        print(f"{name}: {json.dumps(results[name])}", flush=True)
-    print(f"\n{args.dataset}, DCGAN 28x28 unless named, {args.minutes:g} CPU-minutes per recipe, {args.n:,} samples; {result.reference}")
-    print(f"{'recipe':<12}{'steps':>7}{'FID':>9}{'KID':>9}{'prec.':>7}{'recall':>7}{'classes':>8}{'class KL':>9}")
-    for name, r in results.items():
-        print(f"{name:<12}{r['steps']:>7}{r['FID']:>9.2f}{r['KID']:>9.3f}{r['precision']:>7.3f}{r['recall']:>7.3f}"
-              f"{r.get('classes_covered', 0):>8.0f}{r.get('class_KL', float('nan')):>9.4f}")  # fmt: skip
-    (out / "quality.json").write_text(json.dumps({"extractor": extractor.identity, "minutes": args.minutes, "results": results}, indent=1))
+        for seed in seeds:
+            run_dir = out / (f"{name}-seed{seed}" if len(seeds) > 1 or seed else name)
+            if not last_checkpoint_path(run_dir).is_file():
+                recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
+                config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, seed=seed, **recipe)
+                training.train(config, run_dir, "cpu", time_limit=args.minutes * 60, clock=cpu_clock)
+            model = open_model(run_dir, "generator", "cpu")
+            result = evaluate(model.net, model.config, extractor, args.n, seed=0, device=device)
+            runs.setdefault(name, []).append({"seed": seed, "steps": model.step, **result.scores})
+            print(f"{name} seed {seed}: {json.dumps(runs[name][-1])}", flush=True)
+    runs["real floor"] = [{"steps": 0, **result.floor}]
+    columns = ("steps", "FID", "KID", "precision", "recall", "classes_covered", "class_KL", "class_variety")
+    print(f"\n{args.dataset}, DCGAN 28x28 unless named, {args.minutes:g} CPU-minutes per recipe, seeds {args.seeds}, {args.n:,} samples; {result.reference}")
+    print("recipe | " + " | ".join(columns) + "  (mean, then max - min over seeds)")
+    for name, rows in runs.items():
+        cells = []
+        for column in columns:
+            values = [r[column] for r in rows if r.get(column) is not None]
+            if not values:
+                cells.append("-")
+                continue
+            mean = sum(values) / len(values)
+            cells.append(f"{mean:.4g}" + (f" ± {max(values) - min(values):.2g}" if len(values) > 1 else ""))
+        print(f"{name} | " + " | ".join(cells))
+    (out / "quality.json").write_text(json.dumps({"extractor": extractor.identity, "minutes": args.minutes, "seeds": seeds, "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":

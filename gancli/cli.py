@@ -23,7 +23,7 @@ from gancli.recipes import RECIPES
 
 app = typer.Typer(
     name="gancli",
-    help="Train GANs and turn them into images: train, sample, interpolate, eval, upscale, grid.",
+    help="Train GANs and turn them into images: train, sample, interpolate, eval, upscale, grid; data decodes a folder once.",
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -90,7 +90,7 @@ def train(
     attention_size: Annotated[int, typer.Option(min=0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).", rich_help_panel=MODEL)] = 0,
     scale: Annotated[int, typer.Option(min=2, max=4, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.", rich_help_panel=MODEL)] = 2,
     content_weight: Annotated[float, typer.Option(min=0.0, help="upgan: weight of the L1 content loss next to the adversarial loss.", rich_help_panel=MODEL)] = 100.0,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5 unless --steps).", show_default=False, rich_help_panel=TRAINING)] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the data (default: 5, and at least 1,000 steps, unless --steps).", show_default=False, rich_help_panel=TRAINING)] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Total training steps (overrides --epochs).", show_default=False, rich_help_panel=TRAINING)] = None,
     batch_size: Annotated[int, typer.Option(min=2, max=65536, help="Images per step (32 gives small datasets more updates per epoch).", rich_help_panel=TRAINING)] = 32,
     lr_g: Annotated[float, typer.Option(help="Generator learning rate (Adam).", rich_help_panel=TRAINING)] = 2e-4,
@@ -495,6 +495,40 @@ def _upscale_benchmark(upscaler, passes: int, source: str, data_dir: Path | None
 
 
 @app.command()
+def data(
+    folder: Annotated[Path, typer.Argument(help="A folder of images (sub-folders are classes).", show_default=False)],
+    image_size: Annotated[int, typer.Option(min=4, max=512, help="Side to decode to, as gancli train --image-size.")] = 64,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=256, help="Decoding processes (default: one per core).", show_default=False)] = None,
+) -> None:
+    """Decode a folder of images once into gancli's cache, so that training on it starts at once.
+
+    Example: gancli data photos/ --image-size 64; then gancli train photos/ --image-size 64
+    """
+    import time
+
+    from gancli.data import check_dataset, list_images
+    from gancli.folder_cache import decoded_folder
+
+    if not folder.is_dir():
+        raise UsageError(f"'{folder}' is not a folder; give a folder of images.")
+    check_dataset(str(folder))
+    paths = list_images(folder)
+    if not paths:
+        raise UsageError(f"No images found in '{folder}'; gancli reads .png, .jpg, .jpeg, .webp and .bmp files.")
+    started = time.perf_counter()
+    decoded = decoded_folder(folder, paths, image_size, workers)
+    n, channels = decoded.images.shape[0], decoded.images.shape[1]
+    how = "Already decoded (the folder is unchanged):" if decoded.hit else f"Decoded in {time.perf_counter() - started:.1f} s:"
+    classes = f"{len(decoded.class_names)} classes ({', '.join(decoded.class_names[:10])}{', ...' if len(decoded.class_names) > 10 else ''})" if decoded.class_names else "no classes"
+    typer.echo(f"{how} {n:,} images of '{folder}' at {image_size}x{image_size}, {channels} channel(s), {classes}")
+    if decoded.skipped:
+        names = ", ".join(decoded.skipped[:20]) + (f" and {len(decoded.skipped) - 20} more" if len(decoded.skipped) > 20 else "")
+        typer.echo(f"Skipped {len(decoded.skipped)} unreadable file(s): {names}")
+    typer.echo(f"Cache:      {decoded.path} ({decoded.images.nbytes / 2**20:,.1f} MiB)")
+    typer.echo(f"Next:       gancli train {folder} --image-size {image_size}")
+
+
+@app.command()
 def grid(
     images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Grid PNG to write.")] = Path("grid.png"),
@@ -537,7 +571,8 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click_errors.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "gancli"
-        print(f"Error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        if _first_rank():
+            print(f"Error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
         return 2
     except (typer.Abort, getattr(click_errors, "Abort", typer.Abort), KeyboardInterrupt):
         print("Interrupted.", file=sys.stderr)
@@ -545,7 +580,10 @@ def run(argv: list[str] | None = None) -> int:
     except GancliError as exc:
         if debug:
             raise
-        print(f"Error: {exc}", file=sys.stderr)
+        if isinstance(exc, UsageError) and not _first_rank():
+            return exc.exit_code  # every torchrun process makes the same usage error: rank 0 says it once
+        rank = "" if _first_rank() else f"[rank {os.environ['RANK']}] "
+        print(f"Error: {rank}{exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # unexpected: a bug, said in one line with where the traceback went
         if debug:
@@ -557,6 +595,11 @@ def run(argv: list[str] | None = None) -> int:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         print(f"Error: unexpected {type(exc).__name__} ({first}); this is a bug in gancli: {how}.", file=sys.stderr)
         return 1
+
+
+def _first_rank() -> bool:
+    """Not under torchrun, or its rank 0."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _gather_labels(argv: list[str]) -> list[str]:

@@ -185,6 +185,11 @@ def _load_named(spec: NamedDataset, data_dir: Path, refusal: str | None) -> Imag
         if found is not None:
             images, labels, where = found
             return _named(spec, images, labels, f"{spec.title} training split from {where}", split="train")
+    elif data_dir.is_dir():  # torchvision's own layout, put there by hand (offline) or by an earlier download
+        try:
+            return _download_named(spec, data_dir, download=False)
+        except Exception:  # not there, or incomplete: torchvision checks its checksums
+            pass
     reason = refusal
     if refusal is None:
         try:
@@ -203,6 +208,9 @@ def _load_named(spec: NamedDataset, data_dir: Path, refusal: str | None) -> Imag
     hint = ""
     if spec.name == "fashion-mnist":
         hint = " Offline, install it with 'apt-get install dataset-fashion-mnist' (found automatically) or pass --data-dir."
+    elif spec.name == "cifar10":
+        hint = (f" Offline, get cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it into "
+                f"{data_dir} (making {data_dir / 'cifar-10-batches-py'}/), or pass --data-dir.")  # fmt: skip
     raise GancliError(f"{spec.title} is not in {data_dir} and {reason}.{hint}")
 
 
@@ -210,12 +218,14 @@ def _named(spec: NamedDataset, images: torch.Tensor, labels: torch.Tensor, sourc
     return ImageDataset(images, labels, spec.class_names, f"{source} ({images.shape[0]:,} images)", split=split)
 
 
-def _download_named(spec: NamedDataset, data_dir: Path) -> ImageDataset:
+def _download_named(spec: NamedDataset, data_dir: Path, download: bool = True) -> ImageDataset:
+    """Through torchvision: downloaded into data_dir, or (download=False) only what is already there."""
     import torchvision
 
     cls = getattr(torchvision.datasets, spec.torchvision_class)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    ds = cls(root=str(data_dir), train=True, download=True)
+    if download:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    ds = cls(root=str(data_dir), train=True, download=download)
     images = torch.as_tensor(ds.data)
     images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # (N, C, H, W)
     labels = torch.as_tensor(ds.targets, dtype=torch.int64)
@@ -281,39 +291,25 @@ def load_image_folder(folder: Path, image_size: int) -> ImageDataset:
     """Every image under `folder` (recursively), resized and centre-cropped to image_size.
 
     When every image sits in a first-level sub-folder, those sub-folders are the classes.
-    Greyscale-only folders give one channel, anything else three.
+    Greyscale-only folders give one channel, anything else three. Decoded once into gancli's
+    cache (gancli.folder_cache) and read from there while the folder is unchanged.
     """
-    from torchvision.transforms import functional as F
+    import numpy as np
 
-    from gancli.images import GREY_MODES, as_8bit, open_image
+    from gancli.folder_cache import decoded_folder
 
     paths = list_images(folder)
     if not paths:
         raise GancliError(f"No images found in '{folder}' (looked for {', '.join(IMAGE_EXTENSIONS)}).")
-    tensors, kept, colour, skipped = [], [], False, 0
-    for path in paths:
-        try:
-            with open_image(path) as img:
-                colour = colour or img.mode not in GREY_MODES
-                img = F.center_crop(F.resize(as_8bit(img, "RGB"), image_size), image_size)  # 16-bit scaled, EXIF upright
-                tensors.append(F.pil_to_tensor(img))
-                kept.append(path)
-        except GancliError:  # unreadable, or too large to decode
-            skipped += 1
-    if not tensors:
-        raise GancliError(f"None of the {len(paths)} image files in '{folder}' could be read; check that they are valid images.")
-    images = torch.stack(tensors)
-    if not colour:
-        images = images[:, :1].contiguous()
-    relative = [p.relative_to(folder).parts for p in kept]
-    class_names: tuple[str, ...] = ()
-    labels = None
-    if all(len(parts) > 1 for parts in relative):
-        class_names = tuple(sorted({parts[0] for parts in relative}))
-        index = {name: i for i, name in enumerate(class_names)}
-        labels = torch.tensor([index[parts[0]] for parts in relative], dtype=torch.int64)
+    decoded = decoded_folder(folder, paths, image_size)
+    images = torch.from_numpy(np.array(decoded.images))  # a resident copy of the mapped cache: random batches by index stay fast
+    labels = torch.from_numpy(decoded.labels) if decoded.labels is not None else None
+    class_names = decoded.class_names
     classes = f", {len(class_names)} classes" if class_names else ""
-    loaded = ImageDataset(images, labels, class_names, f"image folder '{folder}' ({len(kept):,} images{classes})")
-    if skipped:
-        loaded.notices.append(f"Skipped {skipped} unreadable image file(s) in '{folder}'.")
+    loaded = ImageDataset(images, labels, class_names, f"image folder '{folder}' ({len(images):,} images{classes})")
+    if decoded.hit:
+        loaded.notices.append(f"Read the {len(images):,} images of '{folder}' decoded earlier (cache {decoded.path}; the folder is unchanged).")
+    if decoded.skipped:
+        names = ", ".join(decoded.skipped[:5]) + (f" and {len(decoded.skipped) - 5} more" if len(decoded.skipped) > 5 else "")
+        loaded.notices.append(f"Skipped {len(decoded.skipped)} unreadable image file(s) in '{folder}': {names}.")
     return loaded

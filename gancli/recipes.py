@@ -27,6 +27,11 @@ RECIPES: dict[str, Recipe] = {
         Recipe("quick", "a first look in about a minute on a CPU: small G and D, high learning rates, EMA, 1,500 steps",
                (("generator_width", 16), ("discriminator_width", 16), ("lr_g", 3e-3), ("lr_d", 3e-3), ("ema", True), ("steps", 1500)),
                archs=("dcgan", "cdcgan")),
+        # benchmarks/quality.py, Fashion-MNIST, 10 CPU-minutes, seeds 0 and 1: FID 10.2 / 10.1 against the
+        # default's 33.0 / 36.0 (about 3x the steps: 11,530 / 12,721 vs 4,426 / 4,007). The length is yours: --epochs, --steps or --time-limit.
+        Recipe("small-fast", "the best measured in 10 CPU-minutes: G and D of width 32, learning rates 2e-3, EMA",
+               (("generator_width", 32), ("discriminator_width", 32), ("lr_g", 2e-3), ("lr_d", 2e-3), ("ema", True)),
+               archs=("dcgan", "cdcgan")),
     )  # fmt: skip
 }
 

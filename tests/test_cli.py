@@ -195,3 +195,25 @@ def test_missing_gpu_is_a_usage_error(cli, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = cli("train", "mnist", "--device", "cuda", "--steps", "1")
     assert result.code == 2 and "--device cuda was asked for but no CUDA GPU is visible" in result.err
+
+
+def test_under_torchrun_a_usage_error_is_said_once(cli, monkeypatch):
+    monkeypatch.setenv("RANK", "1")  # another process of the same torchrun says nothing
+    quiet = cli("train", "mnist", "--steps", "0")
+    assert quiet.code == 2 and quiet.err == ""
+    assert cli("train", "--resume", "nowhere").err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert "Invalid value for '--steps'" in cli("train", "mnist", "--steps", "0").err
+
+
+def test_data_decodes_a_folder_once_and_says_what_it_found(cli, isolated, image_folder):
+    (image_folder / "circles" / "broken.jpg").write_bytes(b"\xff\xd8garbage")
+    first = cli("data", image_folder, "--image-size", "16")
+    assert first.code == 0, first.err
+    assert "Decoded in" in first.out and "24 images" in first.out and "2 classes (circles, squares)" in first.out
+    assert "Skipped 1 unreadable file(s): circles/broken.jpg" in first.out
+    again = cli("data", image_folder, "--image-size", "16")
+    assert "Already decoded (the folder is unchanged)" in again.out
+    trained = cli("train", image_folder, "--arch", "gan", "--image-size", "16", "--steps", "1", "--batch-size", "4", "--device", "cpu", "-o", "r")
+    assert trained.code == 0 and "decoded earlier" in trained.err
+    assert cli("data", isolated / "nowhere").code == 2

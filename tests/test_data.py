@@ -3,10 +3,11 @@
 import gzip
 import struct
 
+import numpy as np
 import pytest
 import torch
 
-from gancli.data import BUNDLED_MNIST, NAMED_DATASETS, load_dataset, load_image_folder, read_idx_pair
+from gancli.data import BUNDLED_MNIST, NAMED_DATASETS, list_images, load_dataset, load_image_folder, read_idx_pair
 from gancli.errors import GancliError, UsageError
 from tests.conftest import make_image_folder
 
@@ -71,7 +72,44 @@ def test_image_folder_classes_channels_and_skipped_files(tmp_path):
     assert ds.images.shape == (6, 3, 32, 32)
     assert ds.class_names == ("circles", "squares")
     assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
-    assert ds.notices == [f"Skipped 1 unreadable image file(s) in '{root}'."]
+    assert ds.notices == [f"Skipped 1 unreadable image file(s) in '{root}': circles/broken.png."]
+
+
+def test_a_folder_is_decoded_once_and_again_when_it_changes(tmp_path):
+    import os
+
+    from gancli.folder_cache import DECODED
+
+    root = make_image_folder(tmp_path / "imgs", size=40, per_class=3)
+    before = DECODED.files
+    first = load_image_folder(root, 16)
+    assert DECODED.files - before == 6
+    second = load_image_folder(root, 16)
+    assert DECODED.files - before == 6  # a cache hit decodes nothing
+    assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
+    assert any("decoded earlier" in n for n in second.notices)
+    load_image_folder(root, 24)  # another size: its own cache
+    assert DECODED.files - before == 12
+    make_image_folder(tmp_path / "more", size=40, per_class=1)
+    os.replace(tmp_path / "more" / "squares" / "000.png", root / "squares" / "new.png")  # a file added
+    third = load_image_folder(root, 16)
+    assert DECODED.files - before == 12 + 7 and len(third) == 7
+    assert torch.equal(third.images[:3], first.images[:3])  # same files, same pixels
+
+
+def test_the_process_pool_decodes_like_one_process(tmp_path, monkeypatch):
+    from gancli import folder_cache
+
+    root = make_image_folder(tmp_path / "imgs", size=20, per_class=5)
+    (root / "circles" / "broken.png").write_bytes(b"not a png")
+    paths = list_images(root)
+    monkeypatch.setattr(folder_cache, "POOL_FROM", 1)
+    monkeypatch.setattr(folder_cache, "CHUNK", 3)
+    pooled = folder_cache.decoded_folder(root, paths, 16, workers=2)
+    monkeypatch.setenv("GANCLI_CACHE_DIR", str(tmp_path / "other-cache"))
+    single = folder_cache.decoded_folder(root, paths, 16, workers=1)
+    assert not pooled.hit and not single.hit and pooled.skipped == single.skipped == ["circles/broken.png"]
+    assert np.array_equal(pooled.images, single.images) and np.array_equal(pooled.labels, single.labels)
 
 
 def test_greyscale_folder_gives_one_channel_and_no_classes_at_top_level(tmp_path):
@@ -108,8 +146,22 @@ def test_bad_datasets_give_clear_errors(tmp_path):
 
 
 def test_cifar10_offline_error_names_the_folder(tmp_path):
-    with pytest.raises(GancliError, match=r"CIFAR-10 is not in .* downloads are off"):
+    with pytest.raises(GancliError, match=r"CIFAR-10 is not in .* downloads are off.*extract it into .*cifar-10-batches-py"):
         load_dataset("cifar10", 32, tmp_path)
+
+
+def test_cifar10_put_in_place_by_hand_loads_offline(tmp_path, monkeypatch):
+    import numpy as np
+    import torchvision
+
+    class Extracted:  # torchvision.datasets.CIFAR10 over files already in root (download=False)
+        def __init__(self, root, train, download):
+            assert root == str(tmp_path) and not download
+            self.data, self.targets = np.zeros((3, 8, 8, 3), dtype=np.uint8), [0, 1, 2]
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Extracted)
+    ds = load_dataset("cifar10", 8, tmp_path)  # GANCLI_OFFLINE is set: nothing may be downloaded
+    assert ds.images.shape == (3, 3, 8, 8) and ds.labels.tolist() == [0, 1, 2]
 
 
 def test_torchvision_download_path_converts_to_uint8_nchw(tmp_path, monkeypatch):
@@ -118,7 +170,9 @@ def test_torchvision_download_path_converts_to_uint8_nchw(tmp_path, monkeypatch)
 
     class FakeCIFAR10:  # what torchvision.datasets.CIFAR10 exposes: HWC uint8 numpy and a list of labels
         def __init__(self, root, train, download):
-            assert train and download and root == str(tmp_path)
+            assert train and root == str(tmp_path)
+            if not download:
+                raise RuntimeError("Dataset not found or corrupted.")  # as torchvision says before a download
             self.data = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
             self.targets = [3, 1, 4, 1]
 

@@ -106,3 +106,16 @@ def test_named_recipe_sets_what_the_user_did_not(cli, isolated):
 def test_named_recipe_refuses_what_it_was_not_measured_on(cli, args, message):
     result = cli("train", "mnist", "--recipe", "quick", *args)
     assert result.code == 2 and message in result.out + result.err
+
+
+@pytest.mark.parametrize("name", list(__import__("gancli.recipes", fromlist=["RECIPES"]).RECIPES))
+def test_every_named_recipe_trains_what_it_says(cli, isolated, name):
+    from gancli.recipes import RECIPES
+
+    recipe = RECIPES[name]
+    result = cli("train", "mnist", "--recipe", name, "--arch", recipe.archs[0], "--steps", "2", *FAST, "--out", "run")
+    assert result.code == 0, result.err
+    config = checkpoints.read_header(isolated / "run" / "checkpoints" / "last.safetensors").config
+    for option, value in recipe.values:
+        if option != "steps":
+            assert getattr(config, option) == (0.999 if option == "ema" else value), option
