@@ -67,11 +67,11 @@ class Decoded:
 def decoded_folder(folder: Path, paths: list[Path], image_size: int, workers: int | None = None) -> Decoded:
     """The folder's images at image_size from the cache, decoding them first when it is missing or stale."""
     where = cache_path(folder, image_size)
-    print_ = fingerprint(folder, paths)
-    cached = _read(where, print_)
+    digest = fingerprint(folder, paths)
+    cached = _read(where, digest)
     if cached is not None:
         return cached
-    return _build(folder, paths, image_size, where, print_, workers)
+    return _build(folder, paths, image_size, where, digest, workers)
 
 
 def _read(where: Path, expected: str) -> Decoded | None:
@@ -88,7 +88,7 @@ def _read(where: Path, expected: str) -> Decoded | None:
     return Decoded(images, labels, tuple(index["class_names"]), index["skipped"], where, hit=True)
 
 
-def _build(folder: Path, paths: list[Path], image_size: int, where: Path, print_: str, workers: int | None) -> Decoded:
+def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest: str, workers: int | None) -> Decoded:
     from gancli.progress import work
 
     where.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, print_
             class_names = tuple(sorted({parts[0] for parts in relative}))
             index = {name: i for i, name in enumerate(class_names)}
             np.save(tmp / "labels.npy", np.array([index[parts[0]] for parts in relative], dtype=np.int64))
-        header = {"format": FORMAT, "source": str(folder.resolve()), "fingerprint": print_, "image_size": image_size,
+        header = {"format": FORMAT, "source": str(folder.resolve()), "fingerprint": digest, "image_size": image_size,
                   "channels": channels, "count": len(kept), "class_names": list(class_names), "skipped": skipped}  # fmt: skip
         (tmp / "index.json").write_text(json.dumps(header, indent=1) + "\n")
         if where.exists():
@@ -132,7 +132,7 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, print_
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    result = _read(where, print_)
+    result = _read(where, digest)
     assert result is not None
     result.hit = False
     return result

@@ -311,15 +311,14 @@ class Loop:
 
     def _row(self, step: int, row: dict, eval_due: bool, sample: bool = True) -> None:
         """A metrics row; with `sample`, also the sample grid and last.safetensors (best.safetensors when the metric improved)."""
+        row = row | self.last_scores | {"step": step, "epoch": round(step / self.steps_per_epoch, 3), "seconds": self.result.seconds}
         if not sample:
             if self.writes:
-                row = row | self.last_scores | {"step": step, "epoch": round(step / self.steps_per_epoch, 3), "seconds": self.result.seconds}
                 self.metrics.append(row)
                 self.reporter.row(step, row, None)
             return
         self._check_weights(step)
         if self.writes:
-            row = row | self.last_scores | {"step": step, "epoch": round(step / self.steps_per_epoch, 3), "seconds": self.result.seconds}
             self.metrics.append(row)
             self.result.last_row = row
             self.result.last_sample = self.run_files.sample(step)
