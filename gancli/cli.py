@@ -519,8 +519,9 @@ def data(
     decoded = decoded_folder(folder, paths, image_size, workers)
     n, channels = decoded.images.shape[0], decoded.images.shape[1]
     how = "Already decoded (the folder is unchanged):" if decoded.hit else f"Decoded in {time.perf_counter() - started:.1f} s:"
-    classes = f"{len(decoded.class_names)} classes ({', '.join(decoded.class_names[:10])}{', ...' if len(decoded.class_names) > 10 else ''})" if decoded.class_names else "no classes"
-    typer.echo(f"{how} {n:,} images of '{folder}' at {image_size}x{image_size}, {channels} channel(s), {classes}")
+    names = decoded.class_names
+    classes = f"{len(names)} {'class' if len(names) == 1 else 'classes'} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "no classes"
+    typer.echo(f"{how} {n:,} {'image' if n == 1 else 'images'} of '{folder}' at {image_size}x{image_size}, {channels} channel(s), {classes}")
     if decoded.skipped:
         names = ", ".join(decoded.skipped[:20]) + (f" and {len(decoded.skipped) - 20} more" if len(decoded.skipped) > 20 else "")
         typer.echo(f"Skipped {len(decoded.skipped)} unreadable file(s): {names}")
