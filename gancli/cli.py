@@ -6,6 +6,7 @@ Options that several commands share are declared once below.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from enum import Enum
@@ -124,27 +125,34 @@ def train(
     """
     from gancli import training
     from gancli.config import plan_training
-    from gancli.images import check_writable
-    from gancli.progress import TrainingDisplay
-
     from gancli.data import trust_data_dir
+    from gancli.images import check_writable
 
     trust_data_dir(data_dir)
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
     config, run_dir, checkpoint, notices = plan_training(ctx.params, given)
     check_writable(run_dir)
-    with TrainingDisplay() as display:
-        reporter = display
-        if tensorboard:
-            from gancli.tensorboard_log import TensorBoardLog
-
-            reporter = TensorBoardLog(display)
-        try:
-            result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices)
-        finally:
-            if tensorboard:
-                reporter.close()
+    with _training_reporter(tensorboard) as reporter:
+        result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices)
     _report_training(result, config, time_limit)
+
+
+@contextlib.contextmanager
+def _training_reporter(tensorboard: bool):
+    """The live display; with --tensorboard, a TensorBoard log that passes everything on to it."""
+    from gancli.progress import TrainingDisplay
+
+    with TrainingDisplay() as display:
+        if not tensorboard:
+            yield display
+            return
+        from gancli.tensorboard_log import TensorBoardLog
+
+        log = TensorBoardLog(display)
+        try:
+            yield log
+        finally:
+            log.close()
 
 
 def _report_training(result, config, time_limit: float | None) -> None:

@@ -270,3 +270,21 @@ def fit_to_data(config: TrainConfig, dataset, resumed: bool) -> tuple[TrainConfi
         changes["batch_size"] = len(dataset)
     return config.with_changes(**changes), notices
 
+
+def training_length(config: TrainConfig, steps_per_epoch: int) -> tuple[int, str | None]:
+    """The run's length in steps, and a note when the default length was stretched.
+
+    Without --epochs or --steps: DEFAULT_EPOCHS epochs, but at least MIN_DEFAULT_STEPS steps, so a
+    folder of a hundred images trains long enough to draw something (5 epochs of it are 15 steps).
+    """
+    steps_per_epoch = max(1, steps_per_epoch)
+    if config.steps is not None:
+        total = config.steps
+    elif config.epochs is not None:
+        total = config.epochs * steps_per_epoch
+    else:
+        total = max(DEFAULT_EPOCHS * steps_per_epoch, MIN_DEFAULT_STEPS)
+        if total > DEFAULT_EPOCHS * steps_per_epoch:
+            return total, (f"{DEFAULT_EPOCHS} epochs of this data would be {DEFAULT_EPOCHS * steps_per_epoch} steps, too few to learn from; "
+                           f"training {total:,} steps ({total / steps_per_epoch:.0f} epochs). Choose with --epochs or --steps.")  # fmt: skip
+    return total, None

@@ -10,23 +10,21 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
 from gancli import checkpoints, distributed
-from gancli.config import DEFAULT_EPOCHS, MIN_DEFAULT_STEPS, SHORT_RUN_STEPS, TrainConfig, fit_to_data
+from gancli.config import SHORT_RUN_STEPS, TrainConfig, fit_to_data, training_length
 from gancli.data import load_dataset
 from gancli.device import compiler, resolve_device
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_model_size, get_architecture
 from gancli.files import refuse_links, remove_orphans, write_text
+from gancli.reports import Reporter, SilentReporter, TrainingPlan, TrainingProgress, TrainingResult
 from gancli.runs import MetricsLog, Run, RunLock
 from gancli.signals import stop_requests
 from gancli.tasks import make_task
-from gancli.tasks.base import Stat
 from gancli.visuals import write_training_visuals
 
 DISPLAY_INTERVAL_S = 0.25
@@ -37,67 +35,6 @@ TIME_LIMIT = "time limit"
 def epoch_order(num_images: int, seed: int, epoch: int) -> torch.Tensor:
     """The data order of one epoch: a function of (seed, epoch) alone, so resuming needs no state."""
     return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-
-
-# --- what train() tells its reporter -----------------------------------------------------------
-
-
-@dataclass
-class TrainingPlan:
-    config: TrainConfig
-    run_dir: Path
-    device: str
-    dataset: str
-    notices: list[str]
-    start_step: int
-    total_steps: int
-    steps_per_epoch: int
-    processes: int = 1  # torchrun ranks, each with config.batch_size images per step
-    stats: tuple[Stat, ...] = ()  # what the task reports: step stats, then held-out scores
-    time_limit: float | None = None  # seconds: the run ends at the step count or at this, whichever comes first
-
-
-@dataclass
-class TrainingProgress:
-    step: int
-    total_steps: int
-    epoch: float
-    stats: dict[str, float]  # stat name -> mean since the previous update (scores: latest)
-    images_per_s: float
-    seconds: float
-
-
-@dataclass
-class TrainingResult:
-    run_dir: Path
-    checkpoint: Path
-    step: int
-    total_steps: int
-    seconds: float
-    kind: str = "generator"  # what the run's checkpoints hold (the registry's kind)
-    stats: tuple[Stat, ...] = ()  # the task's declarations, to show last_row
-    last_row: dict[str, float] = field(default_factory=dict)
-    row_steps: int = 0  # the steps last_row averages over
-    last_sample: Path | None = None
-    interrupted: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
-    time_limited: bool = False  # stopped by time_limit: a normal end
-
-
-class Reporter(Protocol):
-    def start(self, plan: TrainingPlan) -> None: ...
-    def update(self, progress: TrainingProgress) -> None: ...
-    def row(self, step: int, row: dict[str, float], sample: Path | None) -> None: ...  # a metrics row and its sample grid (or None)
-
-
-class SilentReporter:
-    def start(self, plan: TrainingPlan) -> None:
-        pass
-
-    def update(self, progress: TrainingProgress) -> None:
-        pass
-
-    def row(self, step: int, row: dict[str, float], sample: Path | None) -> None:
-        pass
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -151,29 +88,6 @@ def train(
         distributed.stop()
 
 
-def _total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
-    return training_length(config, steps_per_epoch)[0]
-
-
-def training_length(config: TrainConfig, steps_per_epoch: int) -> tuple[int, str | None]:
-    """The run's length in steps, and a note when the default length was stretched.
-
-    Without --epochs or --steps: DEFAULT_EPOCHS epochs, but at least MIN_DEFAULT_STEPS steps, so a
-    folder of a hundred images trains long enough to draw something (5 epochs of it are 15 steps).
-    """
-    steps_per_epoch = max(1, steps_per_epoch)
-    if config.steps is not None:
-        total = config.steps
-    elif config.epochs is not None:
-        total = config.epochs * steps_per_epoch
-    else:
-        total = max(DEFAULT_EPOCHS * steps_per_epoch, MIN_DEFAULT_STEPS)
-        if total > DEFAULT_EPOCHS * steps_per_epoch:
-            return total, (f"{DEFAULT_EPOCHS} epochs of this data would be {DEFAULT_EPOCHS * steps_per_epoch} steps, too few to learn from; "
-                           f"training {total:,} steps ({total / steps_per_epoch:.0f} epochs). Choose with --epochs or --steps.")  # fmt: skip
-    return total, None
-
-
 class Interrupted(GancliError):
     exit_code = 130  # as for SIGINT
 
@@ -192,7 +106,7 @@ class Loop:
                 f"but the data has {task.train_count}; use a smaller --batch-size or fewer processes."
             )
         self.steps_per_epoch = max(1, task.train_count // self.images_per_step)
-        self.total_steps = _total_steps(config, self.steps_per_epoch)
+        self.total_steps = training_length(config, self.steps_per_epoch)[0]
         # Metrics rows four times as often as grids when grids are 100+ steps apart: points for metrics.png.
         self.metrics_every = config.sample_every // 4 if config.sample_every >= 100 and config.sample_every % 4 == 0 else config.sample_every
         self.checked_step = -1  # _check_weights: rows save up to three files, one scan does

@@ -7,7 +7,7 @@ from rich.console import Console
 from gancli.config import TrainConfig
 from gancli.progress import TrainingDisplay, format_stats
 from gancli.tasks.gan import STATS as GAN_STATS
-from gancli.training import TrainingPlan, TrainingProgress
+from gancli.reports import TrainingPlan, TrainingProgress
 
 STATS = {"loss_D": 1.25, "loss_G": 0.5, "D_x": 0.75, "D_G_z1": 0.3, "D_G_z2": 0.25}
 

@@ -98,7 +98,7 @@ def test_compile_keeps_the_checkpoint_plain(cli, isolated, monkeypatch):
 
 def test_default_length_fits_small_data():
     from gancli.config import MIN_DEFAULT_STEPS
-    from gancli.training import training_length
+    from gancli.config import training_length
 
     assert training_length(TrainConfig(), 312) == (1560, None)  # 5 epochs of the bundled digits
     steps, note = training_length(TrainConfig(), 3)  # a folder of about 100 images
