@@ -105,6 +105,7 @@ def train(
     compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).", rich_help_panel=TRAINING)] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False, rich_help_panel=TRAINING)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False, rich_help_panel=TRAINING)] = None,
+    memory_budget: Annotated[Optional[str], typer.Option(metavar="SIZE", help="Most memory a folder's images may take, e.g. 8G or 500M (default: half the RAM; on CUDA, half the GPU's free memory); larger folders are read by batch from their cache.", show_default=False, rich_help_panel=TRAINING)] = None,
     recipe: Annotated[Optional[RecipeName], typer.Option(help=RECIPE_HELP, show_default=False, rich_help_panel=RECIPE)] = None,
     loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", rich_help_panel=RECIPE)] = Loss.bce,
     spectral_norm: Annotated[bool, typer.Option("--spectral-norm/--no-spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).", rich_help_panel=RECIPE)] = False,
@@ -125,15 +126,15 @@ def train(
     """
     from gancli import training
     from gancli.config import plan_training
-    from gancli.data import trust_data_dir
     from gancli.images import check_writable
+    from gancli.mapped import parse_size
 
-    trust_data_dir(data_dir)
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
     config, run_dir, checkpoint, notices = plan_training(ctx.params, given)
     check_writable(run_dir)
+    budget = parse_size(memory_budget) if memory_budget is not None else None
     with _training_reporter(tensorboard) as reporter:
-        result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices)
+        result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices, memory_budget=budget)
     _report_training(result, config, time_limit)
 
 
@@ -516,6 +517,7 @@ def data(
 
     from gancli.data import check_dataset, list_images
     from gancli.folder_cache import decoded_folder
+    from gancli.mapped import default_budget, format_size
 
     if not folder.is_dir():
         raise UsageError(f"'{folder}' is not a folder; give a folder of images.")
@@ -533,7 +535,9 @@ def data(
     if decoded.skipped:
         names = ", ".join(decoded.skipped[:20]) + (f" and {len(decoded.skipped) - 20} more" if len(decoded.skipped) > 20 else "")
         typer.echo(f"Skipped {len(decoded.skipped)} unreadable file(s): {names}")
-    typer.echo(f"Cache:      {decoded.path} ({decoded.images.nbytes / 2**20:,.1f} MiB)")
+    size, budget = decoded.images.nbytes, default_budget()
+    held = "fits in memory: training holds it" if size <= budget else "over the memory budget: training reads it by batch"
+    typer.echo(f"Cache:      {decoded.path} ({format_size(size)}; {held}; the default --memory-budget here is {format_size(budget)})")
     typer.echo(f"Next:       gancli train {folder} --image-size {image_size}")
 
 

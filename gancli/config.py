@@ -157,9 +157,11 @@ def plan_training(options: dict, given: set[str]):
         given: the names the user actually typed; the others hold defaults.
     """
     from gancli import checkpoints, runs
+    from gancli.data import trust_data_dir
     from gancli.recipes import apply_recipe
 
     o = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    trust_data_dir(o["data_dir"])  # typed by the user: downloads may go there
     o, given, recipe_notices = apply_recipe(o.get("recipe"), o, given)
     _check_ranges(o)
     changes = {"epochs": o["epochs"], "steps": o["steps"]} if (o["epochs"] or o["steps"]) else {}  # one replaces the other

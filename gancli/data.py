@@ -61,7 +61,7 @@ NAMED_DATASETS: dict[str, NamedDataset] = {
 class ImageDataset:
     """Images as uint8 (N, C, H, W) and, when the data has classes, int64 labels (N,)."""
 
-    images: torch.Tensor
+    images: torch.Tensor  # or a gancli.mapped.MappedImages, indexed the same way, for data over the memory budget
     labels: torch.Tensor | None
     class_names: tuple[str, ...]
     description: str  # e.g. "MNIST training split, 60,000 images"
@@ -125,14 +125,18 @@ def check_dataset(dataset: str) -> None:
     raise UsageError(f"No dataset or folder named '{dataset}'; {hint} (or give a path to a folder of images).")
 
 
-def load_dataset(dataset: str, image_size: int, data_dir: Path | None = None, download: bool = True) -> ImageDataset:
-    """Load a named dataset or an image folder, resized once to image_size x image_size."""
+def load_dataset(dataset: str, image_size: int, data_dir: Path | None = None, download: bool = True, memory_budget: int | None = None) -> ImageDataset:
+    """Load a named dataset or an image folder, resized once to image_size x image_size.
+
+    A folder whose decoded images exceed `memory_budget` bytes (default: gancli.mapped.default_budget
+    for the CPU) is read by batch from its cache file instead of held in memory.
+    """
     check_dataset(dataset)
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if dataset in NAMED_DATASETS:
         loaded = _load_named(NAMED_DATASETS[dataset], data_dir, _download_refusal(data_dir) if download else "downloads are off")
     else:
-        loaded = load_image_folder(Path(dataset), image_size)
+        loaded = load_image_folder(Path(dataset), image_size, memory_budget)
     if loaded.image_size != image_size:
         loaded.images = resize_images(loaded.images, image_size)
     return loaded
@@ -287,28 +291,38 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def load_image_folder(folder: Path, image_size: int) -> ImageDataset:
+def load_image_folder(folder: Path, image_size: int, memory_budget: int | None = None) -> ImageDataset:
     """Every image under `folder` (recursively), resized and centre-cropped to image_size.
 
     When every image sits in a first-level sub-folder, those sub-folders are the classes.
     Greyscale-only folders give one channel, anything else three. Decoded once into gancli's
-    cache (gancli.folder_cache) and read from there while the folder is unchanged.
+    cache (gancli.folder_cache) and read from there while the folder is unchanged: held in memory
+    when it fits `memory_budget`, else read by batch from the cache file (gancli.mapped).
     """
     import numpy as np
 
     from gancli.folder_cache import decoded_folder
+    from gancli.mapped import MappedImages, default_budget, format_size
 
     paths = list_images(folder)
     if not paths:
         raise GancliError(f"No images found in '{folder}' (looked for {', '.join(IMAGE_EXTENSIONS)}).")
     decoded = decoded_folder(folder, paths, image_size)
-    images = torch.from_numpy(np.array(decoded.images))  # a resident copy of the mapped cache: random batches by index stay fast
+    budget = default_budget(torch.device("cpu")) if memory_budget is None else memory_budget
+    mapped = decoded.images.nbytes > budget
+    if mapped:  # random batches by index from the file: the process holds a batch, not the dataset
+        images = MappedImages(decoded.path / "images.npy")
+    else:  # resident: a batch is one gather (read, not copied from the mapping, whose pages would count twice)
+        images = torch.from_numpy(np.load(decoded.path / "images.npy"))
     labels = torch.from_numpy(decoded.labels) if decoded.labels is not None else None
     class_names = decoded.class_names
     classes = f", {len(class_names)} classes" if class_names else ""
     loaded = ImageDataset(images, labels, class_names, f"image folder '{folder}' ({len(images):,} images{classes})")
     if decoded.hit:
         loaded.notices.append(f"Read the {len(images):,} images of '{folder}' decoded earlier (cache {decoded.path}; the folder is unchanged).")
+    if mapped:
+        loaded.notices.append(f"The images take {format_size(decoded.images.nbytes)}, more than the memory budget of {format_size(budget)} "
+                              "(--memory-budget): each batch is read from the cache file, so memory holds a batch, not the dataset.")  # fmt: skip
     if decoded.skipped:
         names = ", ".join(decoded.skipped[:5]) + (f" and {len(decoded.skipped) - 5} more" if len(decoded.skipped) > 5 else "")
         loaded.notices.append(f"Skipped {len(decoded.skipped)} unreadable image file(s) in '{folder}': {names}.")

@@ -21,6 +21,7 @@ from gancli.device import compiler, resolve_device
 from gancli.errors import GancliError, UsageError
 from gancli.models import check_model_size, get_architecture
 from gancli.files import refuse_links, remove_orphans, write_text
+from gancli.mapped import default_budget
 from gancli.reports import Reporter, SilentReporter, TrainingPlan, TrainingProgress, TrainingResult
 from gancli.runs import MetricsLog, Run, RunLock
 from gancli.signals import stop_requests
@@ -50,12 +51,14 @@ def train(
     time_limit: float | None = None,
     clock=time.perf_counter,
     notices: list[str] = (),
+    memory_budget: int | None = None,
 ) -> TrainingResult:
     """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written.
 
     Under torchrun every rank calls this; rank 0 alone writes files and tells the reporter.
     `compile` runs the training forwards through torch.compile. `time_limit` (seconds of `clock`,
     wall time by default; benchmarks pass time.process_time) ends the run early, saved as usual.
+    A folder larger than `memory_budget` bytes (default: gancli.mapped.default_budget) is read by batch.
     """
     cluster = distributed.cluster_from_env()
     reporter = reporter if reporter is not None and cluster.is_main else SilentReporter()
@@ -63,7 +66,8 @@ def train(
     arch = get_architecture(config.arch)
     if cluster.distributed and arch.task != "gan":
         raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
-    dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None)
+    budget = default_budget(dev) if memory_budget is None else memory_budget
+    dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None, memory_budget=budget)
     config, data_notices = fit_to_data(config, dataset, resumed=resume is not None)
     notices = [*notices, *data_notices]
     check_model_size(config)
