@@ -288,7 +288,20 @@ def read_idx(path: Path | None) -> torch.Tensor:
 
 
 def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """Image files under `folder`, sorted; symlinked folders are not entered (no loops). One scandir per
+    folder: a directory entry knows whether it is a file, so 200,000 photos need no stat each."""
+    found, pending = [], [folder]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+                        found.append(entry.path)
+        except PermissionError:
+            continue  # an unreadable sub-folder holds nothing to train on
+    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]  # Path's own order, without its slow comparisons
 
 
 def load_image_folder(folder: Path, image_size: int, memory_budget: int | None = None) -> ImageDataset:

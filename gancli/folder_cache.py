@@ -94,16 +94,17 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest
     where.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.", dir=where.parent))
     try:
-        rgb = np.lib.format.open_memmap(tmp / "rgb.npy", mode="w+", dtype=np.uint8, shape=(len(paths), 3, image_size, image_size))
         kept, colour, skipped = [], False, []
         workers = workers or (os.cpu_count() or 1)
-        with work(len(paths), f"Decoding {len(paths):,} images from '{folder}'") as advance:
+        # Written in order as they arrive, through a file rather than a mapping: dirty mapped pages
+        # would count in this process's memory, a file's pages are the kernel's to write back.
+        with open(tmp / "rgb.raw", "wb") as raw, work(len(paths), f"Decoding {len(paths):,} images from '{folder}'") as advance:
             for start, results in _decode_all(paths, image_size, workers):
                 for i, (array, in_colour) in enumerate(results):
                     if array is None:
                         skipped.append(paths[start + i].relative_to(folder).as_posix())
                         continue
-                    rgb[len(kept)] = array
+                    raw.write(array.tobytes())
                     kept.append(paths[start + i])
                     colour = colour or in_colour
                 advance(len(results))
@@ -111,12 +112,8 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest
         if not kept:
             raise GancliError(f"None of the {len(paths)} image files in '{folder}' could be read; check that they are valid images.")
         channels = 3 if colour else 1
-        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(len(kept), channels, image_size, image_size))
-        for start in range(0, len(kept), 4096):  # in chunks: memory holds one, however large the folder
-            images[start : start + 4096] = rgb[start : min(start + 4096, len(kept)), :channels]
-        images.flush()
-        del rgb, images
-        (tmp / "rgb.npy").unlink()
+        _write_npy(tmp / "rgb.raw", tmp / "images.npy", len(kept), channels, image_size)
+        (tmp / "rgb.raw").unlink()
         relative = [p.relative_to(folder).parts for p in kept]
         class_names: tuple[str, ...] = ()
         if all(len(parts) > 1 for parts in relative):
@@ -136,6 +133,17 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest
     assert result is not None
     result.hit = False
     return result
+
+
+def _write_npy(raw: Path, out: Path, count: int, channels: int, size: int, chunk: int = 4096) -> None:
+    """images.npy (count, channels, size, size) from the RGB rows in `raw`, a chunk in memory at a time."""
+    rgb_row = 3 * size * size
+    with open(raw, "rb") as src, open(out, "wb") as dst:
+        np.lib.format.write_array_header_1_0(dst, {"descr": "|u1", "fortran_order": False, "shape": (count, channels, size, size)})
+        for start in range(0, count, chunk):
+            n = min(chunk, count - start)
+            block = np.frombuffer(src.read(n * rgb_row), dtype=np.uint8).reshape(n, 3, size, size)
+            dst.write(np.ascontiguousarray(block[:, :channels]).tobytes())
 
 
 def _decode_all(paths: list[Path], image_size: int, workers: int):

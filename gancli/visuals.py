@@ -18,6 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 MAX_GIF_FRAMES = 120
 FRAME_MS = 250
 LAST_FRAME_MS = 2000
+SMOOTH_FROM = 8  # points in a series before a smoothed curve is drawn over the faint raw one
 PALETTE = ((214, 39, 40), (31, 119, 180), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127))
 
 
@@ -103,10 +104,15 @@ def write_metrics_plot(metrics: Path, out: Path, stats, width: int = 800, panel_
         legend_x = box[0] + 8
         for stat in group:
             points = [(x_of(x), y_of(v)) for x, v in series[stat.name]]
+            colour = colours[stat.name]
             if len(points) == 1:
-                draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colours[stat.name])
+                draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour)
+            elif len(points) >= SMOOTH_FROM:  # the rows faint, their moving average bold: noise and trend both readable
+                draw.line(points, fill=tuple(c + (255 - c) * 3 // 5 for c in colour), width=1)
+                smoothed = smooth([v for _, v in series[stat.name]], smoothing_weight(len(points)))
+                draw.line([(x, y_of(v)) for (x, _), v in zip(points, smoothed)], fill=colour, width=2)
             elif points:
-                draw.line(points, fill=colours[stat.name], width=2)
+                draw.line(points, fill=colour, width=2)
             if len(points) >= 2:  # a curve, not a lone dot
                 drawn.setdefault(title, []).append(stat.name)
             draw.line([(legend_x, top + 12), (legend_x + 18, top + 12)], fill=colours[stat.name], width=3)
@@ -117,6 +123,20 @@ def write_metrics_plot(metrics: Path, out: Path, stats, width: int = 800, panel_
     with atomic_path(out) as tmp:
         image.save(tmp, format="PNG", pnginfo=info)
     return drawn
+
+
+def smoothing_weight(points: int) -> float:
+    """The EMA weight for a series: an averaging window of about a fifth of its points, at most 20."""
+    return min(0.95, max(0.0, 1 - 5 / points))
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's debiased exponential moving average: early points are not pulled towards zero."""
+    out, average = [], 0.0
+    for n, value in enumerate(values, 1):
+        average = average * weight + (1 - weight) * value
+        out.append(average / (1 - weight**n) if weight else value)
+    return out
 
 
 def plotted_series(plot: Path) -> dict[str, list[str]]:

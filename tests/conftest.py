@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ class Result:
     err: str
 
 
+RECORD = os.environ.get("GANCLI_RECORD_FAILURES")
+
+
 @pytest.fixture
 def cli(capsys):
     """Run `gancli ARGS...` in-process and return its exit code and output."""
@@ -43,6 +47,9 @@ def cli(capsys):
         capsys.readouterr()
         code = run([str(a) for a in args])
         captured = capsys.readouterr()
+        if code and RECORD:  # benchmarks/bad_inputs.py: every failing command the tests try, for the table
+            with open(RECORD, "a") as f:
+                f.write(json.dumps({"args": [str(a) for a in args], "code": code, "err": captured.err}) + "\n")
         return Result(code, captured.out, captured.err)
 
     return invoke

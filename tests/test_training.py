@@ -131,3 +131,17 @@ def test_metrics_rows_come_four_times_as_often_as_grids(cli, isolated):
     assert [int(r["step"]) for r in rows] == [25, 50, 60]  # every 100 // 4 steps, and the end
     assert [p.name for p in (isolated / "r" / "samples").iterdir()] == ["step_000060.png"]  # grids: every 100 and the end
     assert checkpoints.read_header(isolated / "r" / "checkpoints" / "last.safetensors").step == 60
+
+
+def test_metrics_curves_are_smoothed_without_bias():
+    import random
+
+    from gancli.visuals import smooth, smoothing_weight
+
+    assert smooth([3.0] * 20, 0.9) == pytest.approx([3.0] * 20)  # debiased: no pull towards zero at the start
+    assert smooth([1.0, 5.0], 0.0) == [1.0, 5.0]
+    noisy = [1.0 + random.Random(i).gauss(0, 0.5) for i in range(200)]
+    smoothed = smooth(noisy, smoothing_weight(len(noisy)))
+    spread = lambda xs: max(xs[50:]) - min(xs[50:])  # noqa: E731
+    assert spread(smoothed) < spread(noisy) / 3 and abs(sum(smoothed[50:]) / 150 - 1.0) < 0.15
+    assert smoothing_weight(8) < smoothing_weight(40) <= smoothing_weight(10_000) == 0.95

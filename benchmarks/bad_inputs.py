@@ -1,0 +1,49 @@
+"""Every bad input the test suite tries, as a table: the command, its exit status and the error line.
+
+Runs the tests with GANCLI_RECORD_FAILURES set (tests/conftest.py's `cli` then records each command
+that exits non-zero) and counts what must be zero: tracebacks, generic `XxxError: ...` messages, and
+errors of more than one line.
+
+    python benchmarks/bad_inputs.py [pytest arguments, default: the whole suite]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+GENERIC = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception): ")  # "Error: ValueError: ..." names neither problem nor fix
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "failures.jsonl"
+        record.touch()
+        args = sys.argv[1:] or ["tests", "-q", "-p", "no:cacheprovider"]
+        done = subprocess.run([sys.executable, "-m", "pytest", *args], env=dict(os.environ, GANCLI_RECORD_FAILURES=str(record)))
+        rows = [json.loads(line) for line in record.read_text().splitlines()]
+    seen, counts = set(), {"traceback": 0, "generic": 0, "several lines": 0}
+    print("| command | exit | message |\n| --- | ---: | --- |")
+    for row in rows:
+        errors = [line for line in row["err"].splitlines() if line.startswith("Error")]
+        message = errors[-1] if errors else row["err"].strip().splitlines()[-1] if row["err"].strip() else "(nothing)"
+        key = (tuple(row["args"]), message)
+        if key in seen:
+            continue
+        seen.add(key)
+        counts["traceback"] += "Traceback" in row["err"]
+        counts["generic"] += bool(GENERIC.search(message))
+        counts["several lines"] += len(errors) != 1
+        command = " ".join(a if len(a) < 40 else "..." + a[-30:] for a in row["args"]).replace("|", "\\|")
+        print(f"| `gancli {command}` | {row['code']} | {message.replace('|', '/')} |")
+    print(f"\n{len(seen)} distinct failing commands; " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    sys.exit(done.returncode)
+
+
+if __name__ == "__main__":
+    main()
