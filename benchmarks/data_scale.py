@@ -64,6 +64,7 @@ def make_folder(folder: Path, count: int) -> None:
 
 def run(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """(peak RSS in MB, wall seconds, stdout) of one command, from GNU time."""
+    print(f"running: gancli {' '.join(cmd[3:])}", flush=True)  # each case takes seconds to minutes
     with tempfile.NamedTemporaryFile("r", suffix=".txt") as report:
         done = subprocess.run(["/usr/bin/time", "-f", "%M %e", "-o", report.name, *cmd], env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -160,6 +161,7 @@ def main() -> None:
                  f"budget + the model's own = {budget / 2**20 + own:,.0f} MB: {'within' if mapped <= budget / 2**20 + own else 'OVER'}"))  # fmt: skip
     rows.append(("peak RSS, the model's own (the same run on 512 images)", f"{own:,.0f} MB", ""))
 
+    print(f"timing training steps: {args.repeats + 1} rounds of {args.steps} steps from memory and from the file", flush=True)
     held, read = speeds(folder, cache, budget, args.steps, args.repeats)
     rows.append(("training dcgan 64 px, resident tensor", f"{held:.1f} img/s", f"median of {args.repeats}"))
     rows.append(("training dcgan 64 px, read by batch from the file", f"{read:.1f} img/s", f"{read / held:.2f}x resident (target >= 0.85x)"))

@@ -28,6 +28,7 @@ LIMIT_MB = 1536
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of one command, from GNU time."""
     report = cwd / "time.txt"
+    print(f"running: gancli {' '.join(cmd[3:])}", flush=True)  # each case takes seconds to minutes
     done = subprocess.run(["/usr/bin/time", "-f", "%M %e", "-o", str(report), *cmd], cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")

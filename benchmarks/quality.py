@@ -27,6 +27,7 @@ from gancli.evaluate import evaluate
 from gancli.features import ClassifierExtractor
 from gancli.runs import last_checkpoint_path
 from gancli.loading import open_model
+from gancli.progress import TrainingDisplay
 
 RECIPES: dict[str, dict] = {
     "default": {},
@@ -56,7 +57,8 @@ def train_classifier(dataset: str, out: Path, epochs: int) -> Path:
     path = last_checkpoint_path(out)
     if not path.is_file():
         config = TrainConfig(arch="classifier", dataset=dataset, image_size=28, channels=1, epochs=epochs, batch_size=64)
-        training.train(config, out, "cpu")
+        with TrainingDisplay() as display:
+            training.train(config, out, "cpu", reporter=display)
     return path
 
 
@@ -83,7 +85,8 @@ def main() -> None:
             if not last_checkpoint_path(run_dir).is_file():
                 recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
                 config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, seed=seed, **recipe)
-                training.train(config, run_dir, "cpu", time_limit=args.minutes * 60, clock=cpu_clock)
+                with TrainingDisplay() as display:  # live on a terminal, a line now and then in a log
+                    training.train(config, run_dir, "cpu", reporter=display, time_limit=args.minutes * 60, clock=cpu_clock)
             model = open_model(run_dir, "generator", "cpu")
             result = evaluate(model.net, model.config, extractor, args.n, seed=0, device=device)
             runs.setdefault(name, []).append({"seed": seed, "steps": model.step, **result.scores})

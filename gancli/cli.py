@@ -101,6 +101,7 @@ def train(
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed for weights, data order and noise.", rich_help_panel=TRAINING)] = 0,
     precision: Annotated[Precision, typer.Option(help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).", rich_help_panel=TRAINING)] = Precision.fp32,
     device: Annotated[Device, typer.Option(help="Where to train (under torchrun: one GPU per process, or the CPU).", rich_help_panel=TRAINING)] = Device.auto,
+    processes: Annotated[int, typer.Option(min=1, max=1024, metavar="N", help="Train in N processes on this machine, as torchrun --nproc-per-node N does (one per GPU, or CPU processes).", rich_help_panel=TRAINING)] = 1,
     time_limit: Annotated[Optional[float], typer.Option(min=0.01, help="Stop after this many minutes (saved like a finished run).", show_default=False, rich_help_panel=TRAINING)] = None,
     compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the models (slow to start; pays off on GPUs, not measured faster on CPUs).", rich_help_panel=TRAINING)] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Continue a run: its directory or a checkpoint file.", show_default=False, rich_help_panel=TRAINING)] = None,
@@ -126,12 +127,13 @@ def train(
     """
     from gancli import training
     from gancli.config import plan_training
-    from gancli.images import check_writable
+    from gancli.distributed import launch
     from gancli.mapped import parse_size
 
+    if processes > 1 and "RANK" not in os.environ:  # start the processes; each runs this command
+        raise typer.Exit(launch(processes, _without_option(_ARGV, "--processes")))
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
     config, run_dir, checkpoint, notices = plan_training(ctx.params, given)
-    check_writable(run_dir)
     budget = parse_size(memory_budget) if memory_budget is not None else None
     with _training_reporter(tensorboard) as reporter:
         result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices, memory_budget=budget)
@@ -574,6 +576,7 @@ def run(argv: list[str] | None = None) -> int:
         from click import exceptions as click_errors
 
     argv = list(argv if argv is not None else sys.argv[1:]) or ["--help"]  # bare `gancli`: the help, no error line
+    _ARGV[:] = argv
     debug = os.environ.get("GANCLI_DEBUG") == "1" or "--debug" in argv
     try:
         command = typer.main.get_command(app)
@@ -608,6 +611,22 @@ def run(argv: list[str] | None = None) -> int:
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         print(f"Error: unexpected {type(exc).__name__} ({first}); this is a bug in gancli: {how}.", file=sys.stderr)
         return 1
+
+
+_ARGV: list[str] = []  # the command line being run: train --processes starts it again in each process
+
+
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    """argv without `flag VALUE` or `flag=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
 
 
 def _first_rank() -> bool:

@@ -158,6 +158,7 @@ def plan_training(options: dict, given: set[str]):
     """
     from gancli import checkpoints, runs
     from gancli.data import trust_data_dir
+    from gancli.images import check_writable
     from gancli.recipes import apply_recipe
 
     o = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
@@ -185,11 +186,13 @@ def plan_training(options: dict, given: set[str]):
         if o["out"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
             raise UsageError(f"--outdir '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --outdir to continue in '{source}', or name a new folder.")
         config, notices = _resumed_config(checkpoint.config, o, given, changes)
+        check_writable(run_dir)
         return config, run_dir, checkpoint, notices
     config = _new_config(o, given, model, changes)
     run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
     if runs.holds_run(run_dir):
         raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --outdir.")
+    check_writable(run_dir)
     notices = list(recipe_notices)
     if config.spectral_norm and config.arch != "sagan":  # measured, not yet explained: README, "Training recipes"
         notices.append(f"--spectral-norm made {config.arch} collapse in gancli's measurements (fewer looks per class, "

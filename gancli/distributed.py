@@ -34,6 +34,36 @@ def cluster_from_env() -> Cluster:
     return Cluster(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
 
 
+def launch(processes: int, args: list[str]) -> int:
+    """Run `gancli ARGS` in `processes` local processes, as `torchrun --standalone --nproc-per-node` would.
+
+    Returns the exit status of the first process that failed (0 when all succeed). Each process says
+    its own errors in one line, so torchrun's failure report, a traceback, is not printed again.
+    """
+    import logging
+    import signal
+    import sys
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    for name in list(logging.root.manager.loggerDict):  # its notes on failed and closed processes: each said its own error
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    if "OMP_NUM_THREADS" not in os.environ:  # the cores shared out, as torchrun does (it sets 1)
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)  # fmt: skip
+    try:
+        elastic_launch(config, sys.executable)("-m", "gancli", *args)
+    except ChildFailedError as exc:
+        _rank, failure = exc.get_first_failure()
+        code = failure.exitcode
+        return code if code >= 0 else 128 + getattr(signal.Signals(-code), "value", -code)  # killed by a signal: as a shell says it
+    return 0
+
+
 def is_main_process() -> bool:
     return cluster_from_env().is_main
 

@@ -55,3 +55,12 @@ def test_two_gloo_processes_train_one_model(isolated, cli):
     resumed = cli("train", "--resume", "ddp", "--steps", "6")
     assert resumed.code == 0, resumed.err
     assert "Resumed with 1 process(es), saved with 2" in resumed.err
+
+
+def test_processes_flag_reports_a_failure_once_without_torchruns_traceback(isolated):
+    """gancli train --processes 2 starts the processes itself: each failure is said in one line, torchrun's report is not."""
+    done = subprocess.run([sys.executable, "-m", "gancli", "train", "--resume", "nowhere", "--processes", "2"],
+                          cwd=isolated, capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("Error:") == 1 and "does not exist" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr and "FAILED" not in done.stderr, done.stderr
