@@ -6,6 +6,8 @@ The real-data floor is the score of held-out real images against the same refere
 
     python benchmarks/quality.py --dataset fashion-mnist --minutes 10 --seeds 0,1 [--recipes default,ema,...] [--n 10000]
 
+`--recipes reference` trains the PyTorch DCGAN example's loop on the same model for the same time, as a row.
+
 Each recipe trains once per seed; the table shows the mean over seeds and, after it, the spread (max - min).
 
 The budget is CPU time (process time divided by torch's thread count), so other work on the
@@ -45,7 +47,61 @@ RECIPES: dict[str, dict] = {
                "phase_steps": 80},  # growth done after 560 steps, well inside a 4-minute budget
     "stylegan": {"arch": "stylegan", "image_size": 32, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99},
 }
-EXTRA = ("bf16", "sagan", "progan", "stylegan")  # run only when asked for
+EXTRA = ("bf16", "sagan", "progan", "stylegan", "reference")  # run only when asked for
+REFERENCE = "reference"  # not a gancli recipe: the PyTorch DCGAN example's loop on the same model (train_reference)
+
+
+class ExampleImages(torch.utils.data.Dataset):
+    """What torchvision's MNIST-style datasets do per sample with the example's transforms: PIL image, ToTensor, Normalize."""
+
+    def __init__(self, images: torch.Tensor):
+        from torchvision import transforms
+
+        self.images = images
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i, 0].numpy(), mode="L")), 0
+
+
+def train_reference(dataset: str, seed: int, minutes: float):
+    """The pytorch/examples dcgan loop on gancli's DCGAN 28x28: DataLoader (2 workers, shuffle) over per-sample
+    transforms, plain Adam (lr 2e-4, betas 0.5/0.999), BCE on logits, batch 32. Its budget is wall time on a quiet
+    machine: the DataLoader workers' CPU time is not this process's. Returns (generator, config, steps)."""
+    from gancli.config import fit_to_data
+    from gancli.data import load_dataset
+    from gancli.models import build_discriminator, build_generator
+
+    data = load_dataset(dataset, 28)
+    config, _ = fit_to_data(TrainConfig(dataset=dataset, arch="dcgan", image_size=28, batch_size=32, seed=seed), data, resumed=False)
+    torch.manual_seed(seed)
+    net_g, net_d = build_generator(config), build_discriminator(config)
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loader = torch.utils.data.DataLoader(ExampleImages(data.images), batch_size=32, shuffle=True, num_workers=2, drop_last=True)
+    criterion, steps, started = torch.nn.BCEWithLogitsLoss(), 0, time.perf_counter()
+    while time.perf_counter() - started < minutes * 60:
+        for real, _ in loader:
+            b = real.size(0)
+            net_d.zero_grad()
+            criterion(net_d(real), torch.ones(b)).backward()
+            fake = net_g(torch.randn(b, config.latent_dim))
+            criterion(net_d(fake.detach()), torch.zeros(b)).backward()
+            opt_d.step()
+            net_g.zero_grad()
+            criterion(net_d(fake), torch.ones(b)).backward()
+            opt_g.step()
+            steps += 1
+            if steps % 500 == 0:
+                print(f"reference seed {seed}: step {steps}, {time.perf_counter() - started:.0f} s", flush=True)
+            if time.perf_counter() - started >= minutes * 60:
+                break
+    return net_g.eval(), config, steps
 
 
 def cpu_clock() -> float:
@@ -82,6 +138,12 @@ def main() -> None:
     for name in args.recipes.split(","):
         for seed in seeds:
             run_dir = out / (f"{name}-seed{seed}" if len(seeds) > 1 or seed else name)
+            if name == REFERENCE:
+                net, config, steps = train_reference(args.dataset, seed, args.minutes)
+                result = evaluate(net, config, extractor, args.n, seed=0, device=device)
+                runs.setdefault(name, []).append({"seed": seed, "steps": steps, **result.scores})
+                print(f"{name} seed {seed}: {json.dumps(runs[name][-1])}", flush=True)
+                continue
             if not last_checkpoint_path(run_dir).is_file():
                 recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
                 config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, seed=seed, **recipe)
