@@ -4,7 +4,9 @@ Runs the tests with GANCLI_RECORD_FAILURES set (tests/conftest.py's `cli` then r
 that exits non-zero) and counts what must be zero: tracebacks, generic `XxxError: ...` messages, and
 errors of more than one line.
 
-    python benchmarks/bad_inputs.py [pytest arguments, default: the whole suite]
+    python benchmarks/bad_inputs.py [pytest arguments, default: the whole suite] > docs/bad-inputs.md
+
+The pytest progress goes to stderr, the table to stdout; each test's temporary folder is shown as TMP.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+TMP = re.compile(r"/tmp/pytest-of-[^/\s']+/pytest-\d+/(popen-gw\d+/)?[^/\s']+")  # each test's own folder: the same in every run
 GENERIC = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception): ")  # "Error: ValueError: ..." names neither problem nor fix
 
 
@@ -25,11 +28,13 @@ def main() -> None:
         record = Path(tmp) / "failures.jsonl"
         record.touch()
         args = sys.argv[1:] or ["tests", "-q", "-p", "no:cacheprovider"]
-        done = subprocess.run([sys.executable, "-m", "pytest", *args], env=dict(os.environ, GANCLI_RECORD_FAILURES=str(record)))
+        done = subprocess.run([sys.executable, "-m", "pytest", *args], env=dict(os.environ, GANCLI_RECORD_FAILURES=str(record)), stdout=sys.stderr)
         rows = [json.loads(line) for line in record.read_text().splitlines()]
     seen, counts = set(), {"traceback": 0, "generic": 0, "several error lines": 0, "silent": 0}
     print("| command | exit | message |\n| --- | ---: | --- |")
     for row in rows:
+        row["args"] = [TMP.sub("TMP", a) for a in row["args"]]
+        row["err"] = TMP.sub("TMP", row["err"])
         errors = [line for line in row["err"].splitlines() if line.startswith("Error")]
         message = errors[-1] if errors else row["err"].strip().splitlines()[-1] if row["err"].strip() else "(nothing)"
         key = (tuple(row["args"]), message)
@@ -40,7 +45,7 @@ def main() -> None:
         counts["generic"] += bool(GENERIC.search(message))
         counts["several error lines"] += len(errors) > 1
         counts["silent"] += not row["err"].strip()  # the tests' torchrun ranks other than 0 say nothing, by design
-        command = " ".join(a if len(a) < 40 else "..." + a[-30:] for a in row["args"]).replace("|", "\\|")
+        command = " ".join(row["args"]).replace("|", "\\|")
         print(f"| `gancli {command}` | {row['code']} | {message.replace('|', '/')} |")
     print(f"\n{len(seen)} distinct failing commands; " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     sys.exit(done.returncode)

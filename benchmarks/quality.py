@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--classifier-epochs", type=int, default=1)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds: every recipe trains once per seed")
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="the budget's clock for gancli's runs: CPU time (robust to other work) or wall time (as the reference's, on a quiet machine)")
     args = parser.parse_args()
     out = args.out / args.dataset
     device = torch.device("cpu")
@@ -137,7 +139,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     for name in args.recipes.split(","):
         for seed in seeds:
-            run_dir = out / (f"{name}-seed{seed}" if len(seeds) > 1 or seed else name)
+            run_dir = out / ((f"{name}-wall" if args.clock == "wall" else name) + (f"-seed{seed}" if len(seeds) > 1 or seed else ""))
             if name == REFERENCE:
                 net, config, steps = train_reference(args.dataset, seed, args.minutes)
                 result = evaluate(net, config, extractor, args.n, seed=0, device=device)
@@ -148,7 +150,8 @@ def main() -> None:
                 recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
                 config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, seed=seed, **recipe)
                 with TrainingDisplay() as display:  # live on a terminal, a line now and then in a log
-                    training.train(config, run_dir, "cpu", reporter=display, time_limit=args.minutes * 60, clock=cpu_clock)
+                    clock = cpu_clock if args.clock == "cpu" else time.perf_counter
+                    training.train(config, run_dir, "cpu", reporter=display, time_limit=args.minutes * 60, clock=clock)
             model = open_model(run_dir, "generator", "cpu")
             result = evaluate(model.net, model.config, extractor, args.n, seed=0, device=device)
             runs.setdefault(name, []).append({"seed": seed, "steps": model.step, **result.scores})

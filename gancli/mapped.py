@@ -19,6 +19,8 @@ import torch
 from gancli.errors import UsageError
 
 DEFAULT_FRACTION = 0.5  # of the RAM (divided among the torchrun processes of this machine), or of a GPU's free memory
+FALLBACK_RAM = 8 * 2**30
+_PREADV = getattr(os, "preadv", None)  # Linux, BSDs, macOS 11+; elsewhere a seek and a read
 _UNITS = {"": 2**30, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -36,7 +38,10 @@ def default_budget(device: torch.device | None = None) -> int:
         gpu = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
         free, _total = torch.cuda.mem_get_info(gpu)
         return int(free * DEFAULT_FRACTION)
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): assume a small machine
+        ram = FALLBACK_RAM
     return int(ram * DEFAULT_FRACTION / max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
 
 
@@ -60,7 +65,7 @@ class MappedImages:
         self.dtype = torch.uint8
         self.nbytes = self.row_bytes * self.shape[0]
         del array
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -92,8 +97,14 @@ class MappedImages:
         """Fill `out` (whole rows) from the file, starting at `first_row`."""
         view, done = memoryview(out).cast("B"), 0
         position = self.offset + first_row * self.row_bytes
-        while done < len(view):  # pread may return fewer bytes than asked for
-            read = os.preadv(self._fd, [view[done:]], position + done)
+        while done < len(view):  # a read may return fewer bytes than asked for
+            if _PREADV is not None:
+                read = _PREADV(self._fd, [view[done:]], position + done)
+            else:
+                os.lseek(self._fd, position + done, os.SEEK_SET)
+                chunk = os.read(self._fd, len(view) - done)
+                view[done : done + len(chunk)] = chunk
+                read = len(chunk)
             if read == 0:
                 raise OSError(f"{self.path} is shorter than its header says: rebuild it with gancli data")
             done += read

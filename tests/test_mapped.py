@@ -32,6 +32,13 @@ def test_mapped_images_index_like_the_array(tmp_path):
         mapped[torch.tensor([11])]
 
 
+def test_without_preadv_batches_are_read_the_same(tmp_path, monkeypatch):
+    array = np.random.default_rng(1).integers(0, 256, (9, 1, 4, 4), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", array)
+    monkeypatch.setattr("gancli.mapped._PREADV", None)  # Windows has no preadv
+    assert torch.equal(MappedImages(tmp_path / "images.npy")[torch.tensor([8, 2, 2])], torch.from_numpy(array[[8, 2, 2]]))
+
+
 def test_a_cache_file_shorter_than_its_header_is_an_error(tmp_path):
     np.save(tmp_path / "images.npy", np.zeros((4, 1, 8, 8), dtype=np.uint8))
     mapped = MappedImages(tmp_path / "images.npy")
