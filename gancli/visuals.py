@@ -107,9 +107,9 @@ def write_metrics_plot(metrics: Path, out: Path, stats, width: int = 800, panel_
             colour = colours[stat.name]
             if len(points) == 1:
                 draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour)
-            elif len(points) >= SMOOTH_FROM:  # the rows faint, their moving average bold: noise and trend both readable
+            elif len(points) >= SMOOTH_FROM:  # the rows faint, their centred moving average bold: noise and trend both readable
                 draw.line(points, fill=tuple(c + (255 - c) * 3 // 5 for c in colour), width=1)
-                smoothed = smooth([v for _, v in series[stat.name]], smoothing_weight(len(points)))
+                smoothed = smooth([v for _, v in series[stat.name]], smoothing_width(len(points)))
                 draw.line([(x, y_of(v)) for (x, _), v in zip(points, smoothed)], fill=colour, width=2)
             elif points:
                 draw.line(points, fill=colour, width=2)
@@ -125,17 +125,17 @@ def write_metrics_plot(metrics: Path, out: Path, stats, width: int = 800, panel_
     return drawn
 
 
-def smoothing_weight(points: int) -> float:
-    """The EMA weight for a series: an averaging window of about a fifth of its points, at most 20."""
-    return min(0.95, max(0.0, 1 - 5 / points))
+def smoothing_width(points: int) -> int:
+    """Half-width of the moving average for a series: about a thirtieth of its points, at least 1."""
+    return max(1, round(points / 30))
 
 
-def smooth(values: list[float], weight: float) -> list[float]:
-    """TensorBoard's debiased exponential moving average: early points are not pulled towards zero."""
-    out, average = [], 0.0
-    for n, value in enumerate(values, 1):
-        average = average * weight + (1 - weight) * value
-        out.append(average / (1 - weight**n) if weight else value)
+def smooth(values: list[float], half_width: int) -> list[float]:
+    """A centred moving average (the window shrinks at the ends): unlike an EMA it does not lag behind a trend."""
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - half_width) : i + half_width + 1]
+        out.append(sum(window) / len(window))
     return out
 
 
