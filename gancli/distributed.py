@@ -41,10 +41,10 @@ def launch(processes: int, args: list[str]) -> int:
     its own errors in one line, so torchrun's failure report, a traceback, is not printed again.
     """
     import logging
-    import signal
     import sys
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -60,7 +60,9 @@ def launch(processes: int, args: list[str]) -> int:
     except ChildFailedError as exc:
         _rank, failure = exc.get_first_failure()
         code = failure.exitcode
-        return code if code >= 0 else 128 + getattr(signal.Signals(-code), "value", -code)  # killed by a signal: as a shell says it
+        return code if code >= 0 else 128 - code  # killed by a signal: as a shell says it
+    except SignalException as exc:  # Ctrl-C or a kill: the processes save and say how to resume; the launcher only stops
+        return 128 + int(exc.sigval)
     return 0
 
 

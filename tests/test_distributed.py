@@ -64,3 +64,21 @@ def test_processes_flag_reports_a_failure_once_without_torchruns_traceback(isola
     assert done.returncode == 2
     assert done.stderr.count("Error:") == 1 and "does not exist" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr and "FAILED" not in done.stderr, done.stderr
+
+
+def test_ctrl_c_under_processes_saves_and_exits_130(isolated):
+    """Ctrl-C reaches the launcher and both processes: they save and say how to resume; the launcher adds no bug report."""
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "gancli", "train", "mnist", "--arch", "gan", "--steps", "100000", "--sample-every", "20",
+               "--batch-size", "16", "--device", "cpu", "--processes", "2", "--out", "run"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=isolated, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not (isolated / "run" / "checkpoints" / "last.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "Stopped by SIGINT" in out and "bug" not in err and "Traceback" not in err, err[-2000:]
+    assert checkpoints.load_checkpoint(isolated / "run" / "checkpoints" / "last.safetensors").step > 0
