@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.errors import UsageError
+from gancli.errors import GancliError, UsageError
 
 DEFAULT_FRACTION = 0.5  # of the RAM (divided among the torchrun processes of this machine), or of a GPU's free memory
 FALLBACK_RAM = 8 * 2**30
@@ -106,7 +106,7 @@ class MappedImages:
                 view[done : done + len(chunk)] = chunk
                 read = len(chunk)
             if read == 0:
-                raise OSError(f"{self.path} is shorter than its header says: rebuild it with gancli data")
+                raise GancliError(f"The cache file {self.path} is shorter than its header says (truncated?); delete its folder and run again to decode the images anew.")
             done += read
 
     def _place(self, out: np.ndarray) -> torch.Tensor:

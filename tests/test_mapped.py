@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gancli import checkpoints
-from gancli.errors import UsageError
+from gancli.errors import GancliError, UsageError
 from gancli.mapped import MappedImages, parse_size
 
 TINY = ["--arch", "dcgan", "--image-size", "28", "--latent-dim", "8", "--generator-width", "8", "--discriminator-width", "8"]
@@ -45,7 +45,7 @@ def test_a_cache_file_shorter_than_its_header_is_an_error(tmp_path):
     with open(tmp_path / "images.npy", "r+b") as f:
         f.truncate(mapped.offset + 2 * 64 + 10)
     assert torch.equal(mapped[[1]], torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
-    with pytest.raises(OSError, match="shorter than its header"):
+    with pytest.raises(GancliError, match="shorter than its header"):
         mapped[[3]]
 
 
