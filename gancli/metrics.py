@@ -33,7 +33,21 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
-    return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+    """FID of two feature sets. With fewer images than dimensions (e.g. 16 Inception vectors of 2,048) the
+    covariances have low rank: S1 = A A^T, S2 = B B^T with A, B the centred features / sqrt(n - 1), and
+    Tr((S1 S2)^1/2) is the nuclear norm of A^T B, an n1 x n2 matrix, instead of two D x D eigensolves."""
+    if min(len(real), len(fake)) >= real.shape[1]:
+        return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+    a, b = (_centred(x) for x in (real, fake))
+    trace_root = torch.linalg.matrix_norm(a.T @ b, ord="nuc")
+    value = (real.double().mean(0) - fake.double().mean(0)).square().sum() + a.square().sum() + b.square().sum() - 2 * trace_root
+    return max(float(value), 0.0)
+
+
+def _centred(features: torch.Tensor) -> torch.Tensor:
+    """(N, D) -> (D, N): centred columns scaled so that the result times its transpose is the covariance."""
+    x = features.double()
+    return ((x - x.mean(0)) / math.sqrt(max(len(x) - 1, 1))).T
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:

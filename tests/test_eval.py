@@ -69,7 +69,7 @@ def test_inception_extractor_loads_a_weights_file(cli, isolated, trained_run):
     from torchvision.models import inception_v3
 
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), isolated / "inception.pth")
-    result = cli("eval", trained_run, "--extractor", "inception", "--inception-weights", isolated / "inception.pth", "--n", "16")
+    result = cli("eval", trained_run, "--extractor", "inception", "--inception-weights", isolated / "inception.pth", "--n", "10")
     assert result.code == 0, result.err
     assert "Inception-v3 pool3" in result.out and "FID" in result.out
     assert "classes_covered" not in result.out  # Inception knows no MNIST classes

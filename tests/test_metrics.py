@@ -22,6 +22,14 @@ def test_fid_is_near_zero_for_the_same_distribution_and_grows_with_a_shift():
     assert metrics.fid(x, y + 1.0) == pytest.approx(8.0, rel=0.05)  # |shift|^2 = 8 * 1^2
 
 
+@pytest.mark.parametrize("n_real, n_fake", [(16, 16), (10, 30), (40, 12)])
+def test_fid_with_fewer_images_than_dimensions_equals_the_full_eigensolve(n_real, n_fake):
+    g = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(n_real, 64, generator=g), 0.5 * torch.randn(n_fake, 64, generator=g) + 0.2
+    full = metrics.frechet_distance(*metrics.gaussian_stats(real), *metrics.gaussian_stats(fake))
+    assert metrics.fid(real, fake) == pytest.approx(full, rel=1e-6)
+
+
 def test_kid_is_unbiased_near_zero_and_positive_for_different_data():
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(1000, 16, generator=g), torch.randn(1000, 16, generator=g)
