@@ -58,6 +58,9 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32" or "bf16" (autocast of the forward passes, where the hardware has bf16)
     loss: str = "bce"  # "bce" (non-saturating), "hinge" or "wgan-gp"; see gancli.losses
     spectral_norm: bool = False  # spectral normalisation of D's layers (D's BatchNorm is then dropped)
+    # ...but its shift kept as a per-channel bias: without one, D's bias-free layers made D(a x) = a D(x).
+    # Configs stored before this field existed had no bias (from_dict reads them so).
+    spectral_norm_bias: bool = True
     ema: float = 0.0  # decay of the generator's exponential moving average; 0 trains without one
     augment: str = ""  # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
     eval_every: int | None = None  # steps between sample-quality evaluations during training (FID etc.)
@@ -85,6 +88,7 @@ class TrainConfig:
         kept = {k: v for k, v in values.items() if k in known}
         for name, value in kept.items():
             check_field(name, value)
+        kept.setdefault("spectral_norm_bias", False)  # stored before the field existed: bias-free SN discriminators
         if "class_names" in kept:
             kept["class_names"] = tuple(kept["class_names"])
         config = cls(**kept)
@@ -134,8 +138,8 @@ def check_field(name: str, value) -> None:
         raise ValueError(f"{name} is {value!r}; expected one of {', '.join(_CHOICES[name])}")
     elif name in _TEXT and (not isinstance(value, str) or len(value) > 4096 or "\0" in value):
         raise ValueError(f"{name} is {value!r}; expected text")
-    elif name == "spectral_norm" and not isinstance(value, bool):
-        raise ValueError(f"spectral_norm is {value!r}; expected true or false")
+    elif name in ("spectral_norm", "spectral_norm_bias") and not isinstance(value, bool):
+        raise ValueError(f"{name} is {value!r}; expected true or false")
     elif name == "class_names":
         if not isinstance(value, (list, tuple)) or len(value) > _INT["num_classes"][1]:
             raise ValueError(f"class_names is {type(value).__name__}; expected a list of names")

@@ -1,5 +1,7 @@
 """Training recipes: losses, spectral norm, EMA, DiffAugment."""
 
+import json
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from gancli import checkpoints
 from gancli.augment import diff_augment
 from gancli.config import TrainConfig
 from gancli.losses import discriminator_loss, generator_loss, gradient_penalty
-from gancli.models import build_discriminator
+from gancli.models import ARCHITECTURES, build_discriminator, get_architecture
 
 FAST = ["--batch-size", "16", "--device", "cpu", "--sample-every", "2"]
 
@@ -39,6 +41,36 @@ def test_spectral_norm_and_wgan_gp_replace_batch_norm_in_the_discriminator():
     assert "BatchNorm2d" not in sn and any(hasattr(m, "parametrizations") for m in d.modules())
     gp, _ = norms(loss="wgan-gp")
     assert "BatchNorm2d" not in gp and "GroupNorm" in gp
+
+
+def _discriminator_inputs(config):
+    x = torch.randn(4, config.channels, config.image_size, config.image_size, generator=torch.Generator().manual_seed(0))
+    return (x, torch.arange(4) % config.num_classes) if get_architecture(config.arch).conditional else (x,)
+
+
+@pytest.mark.parametrize("arch", [a for a, spec in ARCHITECTURES.items() if spec.discriminator])
+def test_spectral_norm_discriminators_are_not_positively_homogeneous(arch):
+    """Dropping BatchNorm left DCGAN's bias-free convolutions without any shift: D(2x) = 2 D(x), and hinge + SN collapsed."""
+    size = {"progan": 32, "stylegan": 32, "srcnn": 16, "upgan": 16}.get(arch, 28)
+    config = TrainConfig(arch=arch, image_size=size, spectral_norm=True, generator_width=8, discriminator_width=8,
+                         num_classes=10, class_names=tuple("0123456789"))
+    d = build_discriminator(config)
+    with torch.no_grad():
+        for p in d.parameters():  # fresh biases are zero: give every one a value, as training does
+            p.add_(0.1 * torch.randn_like(p))
+        x, *label = _discriminator_inputs(config)
+        d.eval()
+        assert not torch.allclose(d(2 * x, *label), 2 * d(x, *label), rtol=1e-3, atol=1e-4)
+
+
+def test_spectral_norm_configs_stored_before_the_bias_build_the_discriminator_they_were_trained_with():
+    stored = json.loads(TrainConfig(arch="dcgan", spectral_norm=True).to_json())
+    del stored["spectral_norm_bias"]
+    old = TrainConfig.from_dict(stored)
+    assert old.spectral_norm_bias is False and TrainConfig.from_dict(stored | {"spectral_norm_bias": True}).spectral_norm_bias
+    names = {type(m).__name__ for m in build_discriminator(old).modules()}
+    assert "ChannelBias" not in names and "Identity" in names
+    assert "ChannelBias" in {type(m).__name__ for m in build_discriminator(TrainConfig(arch="dcgan", spectral_norm=True)).modules()}
 
 
 def test_diff_augment_keeps_shape_differs_per_image_and_passes_gradients():
