@@ -59,8 +59,8 @@ class TrainConfig:
     loss: str = "bce"  # "bce" (non-saturating), "hinge" or "wgan-gp"; see gancli.losses
     spectral_norm: bool = False  # spectral normalisation of D's layers (D's BatchNorm is then dropped)
     # ...but its shift kept as a per-channel bias: without one, D's bias-free layers made D(a x) = a D(x).
-    # Configs stored before this field existed had no bias (from_dict reads them so).
     spectral_norm_bias: bool = True
+    label_projection: bool = True  # conditional D: + <embedding(y), pooled features> (Miyato & Koyama, 2018)
     ema: float = 0.0  # decay of the generator's exponential moving average; 0 trains without one
     augment: str = ""  # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
     eval_every: int | None = None  # steps between sample-quality evaluations during training (FID etc.)
@@ -88,7 +88,7 @@ class TrainConfig:
         kept = {k: v for k, v in values.items() if k in known}
         for name, value in kept.items():
             check_field(name, value)
-        kept.setdefault("spectral_norm_bias", False)  # stored before the field existed: bias-free SN discriminators
+        kept = BEFORE_FIELD | kept
         if "class_names" in kept:
             kept["class_names"] = tuple(kept["class_names"])
         config = cls(**kept)
@@ -114,6 +114,11 @@ _INT = {  # field: (lowest, highest); the highest keep a crafted file from askin
 }  # fmt: skip
 _FLOAT = {"content_weight": (0.0, 1e6), "lr_g": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 1.0), "beta2": (0.0, 1.0), "ema": (0.0, 1.0)}
 _CHOICES = {"upsample": ("transpose", "nearest"), "precision": ("fp32", "bf16"), "loss": ("bce", "hinge", "wgan-gp"), "normalisation": (NORMALISATION,)}
+SPECTRAL_NORM_BETAS = {"beta1": 0.0, "beta2": 0.9}  # unless --beta1 / --beta2 or the architecture's own defaults say otherwise
+
+# Fields added after checkpoints existed whose default changes the model: a config stored before one
+# existed is read with the value its model was trained with, not the new default.
+BEFORE_FIELD = {"spectral_norm_bias": False, "label_projection": False}
 _OPTIONAL = ("epochs", "steps", "eval_every", "keep")
 _TEXT = ("arch", "dataset", "augment", "eval_classifier", "data_dir")
 
@@ -138,7 +143,7 @@ def check_field(name: str, value) -> None:
         raise ValueError(f"{name} is {value!r}; expected one of {', '.join(_CHOICES[name])}")
     elif name in _TEXT and (not isinstance(value, str) or len(value) > 4096 or "\0" in value):
         raise ValueError(f"{name} is {value!r}; expected text")
-    elif name in ("spectral_norm", "spectral_norm_bias") and not isinstance(value, bool):
+    elif name in ("spectral_norm", *BEFORE_FIELD) and not isinstance(value, bool):
         raise ValueError(f"{name} is {value!r}; expected true or false")
     elif name == "class_names":
         if not isinstance(value, (list, tuple)) or len(value) > _INT["num_classes"][1]:
@@ -198,9 +203,8 @@ def plan_training(options: dict, given: set[str]):
         raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --outdir.")
     check_writable(run_dir)
     notices = list(recipe_notices)
-    if config.spectral_norm and config.arch != "sagan":  # measured, not yet explained: README, "Training recipes"
-        notices.append(f"--spectral-norm made {config.arch} collapse in gancli's measurements (fewer looks per class, "
-                       "FID 4x worse than without it at 1,500 steps); --arch sagan is the tested spectral-norm model.")  # fmt: skip
+    if config.spectral_norm and not {"beta1", "beta2"} & given and (config.beta1, config.beta2) == tuple(SPECTRAL_NORM_BETAS.values()):
+        notices.append("--spectral-norm trains with Adam betas 0 / 0.9 (SN-GAN's; measured better than 0.5 / 0.999); --beta1 and --beta2 choose others.")
     return config, run_dir, None, notices
 
 
@@ -256,7 +260,10 @@ def _new_config(o: dict, given: set[str], model: dict, changes: dict) -> TrainCo
         raise UsageError(f"--image-size {size} is too small to learn x{o['scale']} upscaling; use at least {2 * o['scale']}.")
     training = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "seed", "content_weight", "precision")
     config = TrainConfig(**model | {k: o[k] for k in training} | changes | {"image_size": size})
-    return config.with_changes(**{k: v for k, v in arch.defaults if k not in given})  # the arch's own defaults
+    config = config.with_changes(**{k: v for k, v in arch.defaults if k not in given})  # the arch's own defaults
+    if config.spectral_norm:  # SN-GAN's betas: with Adam's usual 0.5 / 0.999, DCGAN + SN kept fewer classes (README)
+        config = config.with_changes(**{k: v for k, v in SPECTRAL_NORM_BETAS.items() if k not in given and k not in dict(arch.defaults)})
+    return config
 
 
 def _flag(name: str) -> str:

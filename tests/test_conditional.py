@@ -135,3 +135,19 @@ def test_conditional_arch_needs_labelled_data(cli, isolated):
         p.rename(root / f"{p.parent.name}-{p.name}")
     result = cli("train", root, "--arch", "cdcgan", "--image-size", "28", "--steps", "1")
     assert result.code == 2 and "--arch cdcgan needs labelled data" in result.err
+
+
+def test_cdcgan_discriminator_projects_the_label_onto_its_features_unless_stored_without():
+    from gancli.config import TrainConfig
+    from gancli.models import build_discriminator
+
+    config = TrainConfig(arch="cdcgan", num_classes=10, class_names=tuple("0123456789"), discriminator_width=8)
+    d = build_discriminator(config).eval()
+    x, y = torch.randn(2, 1, 28, 28), torch.tensor([3, 3])
+    with torch.no_grad():
+        before = d(x, y)
+        d.projection.weight[3].fill_(1.0)  # zero at first: D starts as the concatenation D
+        after = d(x, y)
+    assert not torch.allclose(before, after) and d(x, torch.tensor([4, 4])).shape == (2,)
+    old = build_discriminator(config.with_changes(label_projection=False))
+    assert not any(k.startswith("projection") for k in old.state_dict())

@@ -7,7 +7,7 @@ import torch
 
 from gancli import checkpoints
 from gancli.augment import diff_augment
-from gancli.config import TrainConfig
+from gancli.config import BEFORE_FIELD, TrainConfig
 from gancli.losses import discriminator_loss, generator_loss, gradient_penalty
 from gancli.models import ARCHITECTURES, build_discriminator, get_architecture
 
@@ -63,6 +63,13 @@ def test_spectral_norm_discriminators_are_not_positively_homogeneous(arch):
         assert not torch.allclose(d(2 * x, *label), 2 * d(x, *label), rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("field", BEFORE_FIELD)
+def test_a_config_stored_before_a_field_existed_reads_the_value_its_model_was_trained_with(field):
+    stored = json.loads(TrainConfig().to_json())
+    del stored[field]
+    assert getattr(TrainConfig.from_dict(stored), field) == BEFORE_FIELD[field] != getattr(TrainConfig(), field)
+
+
 def test_spectral_norm_configs_stored_before_the_bias_build_the_discriminator_they_were_trained_with():
     stored = json.loads(TrainConfig(arch="dcgan", spectral_norm=True).to_json())
     del stored["spectral_norm_bias"]
@@ -84,6 +91,18 @@ def test_diff_augment_keeps_shape_differs_per_image_and_passes_gradients():
     assert (zeros > 0).all() and (zeros <= 64).all()  # at most a half-size square (8 x 8)
     out.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_spectral_norm_trains_with_sn_gans_betas_unless_given(cli, isolated):
+    result = cli("train", "mnist", "--loss", "hinge", "--spectral-norm", "--steps", "1", "--out", "sn", *FAST)
+    assert result.code == 0, result.err
+    assert "--spectral-norm trains with Adam betas 0 / 0.9" in result.err
+    config = checkpoints.load_checkpoint(isolated / "sn" / "checkpoints" / "last.safetensors").config
+    assert (config.beta1, config.beta2, config.spectral_norm_bias) == (0.0, 0.9, True)
+    mine = cli("train", "mnist", "--spectral-norm", "--beta1", "0.5", "--steps", "1", "--out", "mine", *FAST)
+    assert mine.code == 0 and "Adam betas" not in mine.err
+    config = checkpoints.load_checkpoint(isolated / "mine" / "checkpoints" / "last.safetensors").config
+    assert (config.beta1, config.beta2) == (0.5, 0.9)  # the one given wins; the other keeps SN's
 
 
 @pytest.mark.slow  # several runs per recipe

@@ -3,7 +3,8 @@
 `cgan`: the fully-connected GAN with a label embedding appended to z and to the flattened
 image. `cdcgan`: DCGAN in which z and the label embedding each get their own projection
 (with its own BatchNorm) before the two are concatenated, and the discriminator's first
-convolution is split likewise between the image and one-hot label maps. Giving each input
+convolution is split likewise between the image and one-hot label maps, and its logit gains the
+projection term <embedding(y), pooled features> (Miyato & Koyama, 2018). Giving each input
 its own first layer keeps either from drowning the other: with a single shared projection,
 the generator learned one image per class and ignored z.
 
@@ -104,8 +105,16 @@ class CDCGANDiscriminator(nn.Module):
         self.rest = body.features[1:]  # LeakyReLU, then the stride-2 stages
         self.head = body.head
         self.apply(dcgan.init_weights)
+        # The projection discriminator's class term: the label maps alone reach D's first layer only,
+        # and 10 epochs of MNIST drew the asked-for digit 94% of the time. Zero at first: D starts as before.
+        self.projection = nn.Embedding(config.num_classes, body.feature_width) if config.label_projection else None
+        if self.projection is not None:
+            nn.init.zeros_(self.projection.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         maps = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
-        h = torch.cat([self.x_stem(x), self.y_stem(maps)], dim=1)
-        return self.head(self.rest(h)).view(-1)
+        h = self.rest(torch.cat([self.x_stem(x), self.y_stem(maps)], dim=1))  # (B, w, 4, 4)
+        logits = self.head(h).view(-1)
+        if self.projection is None:
+            return logits
+        return logits + (self.projection(y) * h.mean((2, 3))).sum(1)
