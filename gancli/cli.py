@@ -109,7 +109,7 @@ def train(
     memory_budget: Annotated[Optional[str], typer.Option(metavar="SIZE", help="Most memory a folder's images may take, e.g. 8G or 500M (default: half the RAM; on CUDA, half the GPU's free memory); larger folders are read by batch from their cache.", show_default=False, rich_help_panel=TRAINING)] = None,
     recipe: Annotated[Optional[RecipeName], typer.Option(help=RECIPE_HELP, show_default=False, rich_help_panel=RECIPE)] = None,
     loss: Annotated[Loss, typer.Option(help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", rich_help_panel=RECIPE)] = Loss.bce,
-    spectral_norm: Annotated[bool, typer.Option("--spectral-norm/--no-spectral-norm", help="Spectral normalisation in D (its BatchNorm is dropped).", rich_help_panel=RECIPE)] = False,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm/--no-spectral-norm", help="Spectral normalisation in D (its BatchNorm becomes a bias); Adam betas 0 / 0.9 unless given.", rich_help_panel=RECIPE)] = False,
     ema: Annotated[bool, typer.Option("--ema/--no-ema", help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.", rich_help_panel=RECIPE)] = False,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.", rich_help_panel=RECIPE)] = False,
     eval_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps best.safetensors by FID.", show_default=False, rich_help_panel=EVALUATION)] = None,

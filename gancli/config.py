@@ -61,6 +61,7 @@ class TrainConfig:
     # ...but its shift kept as a per-channel bias: without one, D's bias-free layers made D(a x) = a D(x).
     spectral_norm_bias: bool = True
     label_projection: bool = True  # conditional D: + <embedding(y), pooled features> (Miyato & Koyama, 2018)
+    label_mismatch: bool = True  # conditional D also rejects real images given a wrong label (Reed et al., 2016)
     ema: float = 0.0  # decay of the generator's exponential moving average; 0 trains without one
     augment: str = ""  # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
     eval_every: int | None = None  # steps between sample-quality evaluations during training (FID etc.)
@@ -118,7 +119,7 @@ SPECTRAL_NORM_BETAS = {"beta1": 0.0, "beta2": 0.9}  # unless --beta1 / --beta2 o
 
 # Fields added after checkpoints existed whose default changes the model: a config stored before one
 # existed is read with the value its model was trained with, not the new default.
-BEFORE_FIELD = {"spectral_norm_bias": False, "label_projection": False}
+BEFORE_FIELD = {"spectral_norm_bias": False, "label_projection": False, "label_mismatch": False}
 _OPTIONAL = ("epochs", "steps", "eval_every", "keep")
 _TEXT = ("arch", "dataset", "augment", "eval_classifier", "data_dir")
 

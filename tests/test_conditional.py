@@ -151,3 +151,30 @@ def test_cdcgan_discriminator_projects_the_label_onto_its_features_unless_stored
     assert not torch.allclose(before, after) and d(x, torch.tensor([4, 4])).shape == (2,)
     old = build_discriminator(config.with_changes(label_projection=False))
     assert not any(k.startswith("projection") for k in old.state_dict())
+
+
+def test_wrong_labels_are_always_another_class_and_cover_the_others():
+    from gancli.tasks.gan import wrong_labels
+
+    labels = torch.tensor([3] * 2000)
+    wrong = wrong_labels(labels, 10, torch.Generator().manual_seed(0))
+    assert (wrong != labels).all() and set(wrong.tolist()) == set(range(10)) - {3}
+
+
+@pytest.mark.parametrize("mismatch", [True, False])
+def test_the_discriminator_sees_real_images_with_wrong_labels_as_fakes(mismatch):
+    """GAN-CLS (Reed et al., 2016): with wrong labels D runs a third time in its step, on the real images."""
+    from gancli.config import TrainConfig
+    from gancli.models import build_discriminator, build_generator
+    from gancli.tasks.gan import train_step
+
+    config = TrainConfig(arch="cdcgan", num_classes=10, class_names=tuple("0123456789"), generator_width=8, discriminator_width=8, latent_dim=8)
+    g, d = build_generator(config), build_discriminator(config)
+    seen = []
+    d.register_forward_hook(lambda module, args, out: seen.append((args[0].data_ptr(), args[1].tolist())))
+    real, y = torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 3])
+    labels = (y, torch.tensor([5, 6, 5, 6])) + ((torch.tensor([9, 9, 9, 9]),) if mismatch else ())
+    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    train_step(real, g, d, opt_g, opt_d, torch.randn(4, 8), labels)
+    assert len(seen) == (4 if mismatch else 3)  # real, fake[, real with wrong labels] in D's step; fake in G's
+    assert ([labels for _, labels in seen][2] == [9, 9, 9, 9]) is mismatch

@@ -67,7 +67,9 @@ def train_step(
     Args:
         real: a batch of real images (B, C, H, W) in [-1, 1].
         z: latent vectors (B, latent_dim) for this step's fakes.
-        labels: for conditional models, (labels of the real images, labels asked of G), each (B,).
+        labels: for conditional models, (labels of the real images, labels asked of G[, wrong labels
+            for the real images]), each (B,). With wrong labels, D also learns that a real image with
+            another class's label is fake (the matching-aware discriminator of Reed et al., 2016).
         autocast: a context for the forward passes (bf16 autocast for --precision bf16); backward
             passes run outside it, as PyTorch recommends.
         loss: "bce" (non-saturating), "hinge" or "wgan-gp".
@@ -88,7 +90,10 @@ def train_step(
         real_logits = discriminator(aug(real), *c_real)
         fake = generator(z, *c_fake)
         fake_logits = discriminator(aug(fake.detach()), *c_fake)
-        loss_d = discriminator_loss(loss, real_logits, fake_logits)
+        rejected = fake_logits
+        if labels is not None and len(labels) > 2:  # real images with a wrong label count as fakes (GAN-CLS)
+            rejected = torch.cat([fake_logits, discriminator(aug(real), labels[2])])
+        loss_d = discriminator_loss(loss, real_logits, rejected)
     if loss == "wgan-gp":  # in fp32: a double backward through bf16 would lose the penalty's precision
         loss_d = loss_d + gradient_penalty(discriminator, real, fake, c_real, noise)
     loss_d.backward()
@@ -129,6 +134,12 @@ def conditional_labels(batch: int, num_classes: int, device, generator: torch.Ge
     """Labels asked of G: uniform over classes, the second half of the batch repeating the first."""
     first = torch.randint(num_classes, ((batch + 1) // 2,), device=device, generator=generator)
     return torch.cat([first, first])[:batch]
+
+
+def wrong_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """Each label replaced by another class, uniformly among the other num_classes - 1."""
+    shift = torch.randint(1, num_classes, labels.shape, device=labels.device, generator=generator)
+    return (labels + shift) % num_classes
 
 
 def preview_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,6 +215,8 @@ class GANTask(Task):
         labels = None
         if self.labels is not None:  # fakes ask for classes uniformly at random
             labels = (self.labels[index], conditional_labels(real.shape[0], self.config.num_classes, self.device, self.noise))
+            if self.config.label_mismatch and self.config.num_classes > 1:
+                labels += (wrong_labels(labels[0], self.config.num_classes, self.noise),)
         stats = train_step(real, self.nets["generator"], self.nets["discriminator"], self.optimizers["optimizer_g"],
                            self.optimizers["optimizer_d"], z, labels, self.autocast, self.config.loss, self.augment, self.noise)  # fmt: skip
         if self.arch.growth:
