@@ -66,13 +66,16 @@ def test_processes_flag_reports_a_failure_once_without_torchruns_traceback(isola
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr and "FAILED" not in done.stderr, done.stderr
 
 
-def test_ctrl_c_under_processes_saves_and_exits_130(isolated):
-    """Ctrl-C reaches the launcher and both processes: they save and say how to resume; the launcher adds no bug report."""
+def test_ctrl_c_under_processes_saves_and_exits_130(isolated, image_folder):
+    """Ctrl-C reaches the launcher and both processes: they save and say how to resume; the launcher adds no bug report.
+
+    The folder is over its memory budget, so both processes also read their batches from one cache file."""
     import signal
     import time
 
-    command = [sys.executable, "-m", "gancli", "train", "mnist", "--arch", "gan", "--steps", "100000", "--sample-every", "20",
-               "--batch-size", "16", "--device", "cpu", "--processes", "2", "--out", "run"]  # fmt: skip
+    tiny = ["--arch", "dcgan", "--image-size", "28", "--latent-dim", "8", "--generator-width", "8", "--discriminator-width", "8"]
+    command = [sys.executable, "-m", "gancli", "train", str(image_folder), *tiny, "--steps", "100000", "--sample-every", "20",
+               "--batch-size", "4", "--device", "cpu", "--memory-budget", "4K", "--processes", "2", "--out", "run"]  # fmt: skip
     process = subprocess.Popen(command, cwd=isolated, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 120
     while not (isolated / "run" / "checkpoints" / "last.safetensors").exists() and time.time() < deadline:
@@ -82,3 +85,5 @@ def test_ctrl_c_under_processes_saves_and_exits_130(isolated):
     assert process.returncode == 130, err[-2000:]
     assert "Stopped by SIGINT" in out and "bug" not in err and "Traceback" not in err, err[-2000:]
     assert checkpoints.load_checkpoint(isolated / "run" / "checkpoints" / "last.safetensors").step > 0
+    assert "read from the cache file" in err and "x 2 processes (DDP)" in err, err[-2000:]
+    assert len(list((isolated / "cache" / "data").iterdir())) == 1  # one file, decoded once and read by both processes

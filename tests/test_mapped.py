@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -81,15 +79,3 @@ def test_a_budget_smaller_than_the_folder_trains_and_resumes_like_resident_data(
 def test_a_bad_budget_is_one_line(cli, isolated, image_folder):
     result = cli("train", str(image_folder), "--memory-budget", "plenty")
     assert result.code == 2 and "--memory-budget 'plenty' is not a size" in result.err
-
-
-@pytest.mark.slow  # subprocesses
-def test_two_processes_read_the_same_cache_file(isolated, cli, image_folder):
-    common = [*TINY, "--steps", "4", "--sample-every", "2", "--batch-size", "4", "--device", "cpu", "--memory-budget", "4K"]
-    done = subprocess.run([sys.executable, "-m", "gancli", "train", str(image_folder), *common, "--out", "ddp", "--processes", "2"],
-                          cwd=isolated, capture_output=True, text=True, timeout=240)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "read from the cache file" in done.stderr and "x 2 processes (DDP)" in done.stderr
-    assert checkpoints.load_checkpoint(isolated / "ddp/checkpoints/last.safetensors").step == 4
-    caches = list((isolated / "cache" / "data").iterdir()) if (isolated / "cache" / "data").is_dir() else []
-    assert len(caches) == 1  # one file, decoded once and read by both processes
