@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from gancli import __version__
 from gancli.config import TrainConfig
 from gancli.errors import GancliError, UsageError
+from gancli.files import check_output, temp_beside
 
 FORMAT = "gancli/1"
 FORMAT_VERSION = 1
@@ -129,7 +129,8 @@ def save_checkpoint(path: Path, config: TrainConfig, step: int, epoch: int, tens
     metadata["checksum.metadata"] = _metadata_digest(metadata)
     blob = save(tensors, metadata=metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_output(path, "checkpoint")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)

@@ -17,7 +17,7 @@ import typer
 
 from gancli import __version__
 from gancli.config import AUGMENT_POLICY, EMA_DECAY, MAX_SEED
-from gancli.errors import GancliError, UsageError
+from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import ARCHITECTURES
 from gancli.cli_help import make_readable
 from gancli.recipes import RECIPES
@@ -58,6 +58,8 @@ DeviceOption = Annotated[Device, typer.Option(help="Where to run the networks (u
 CheckpointOption = Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False)]
 EmaOption = Annotated[bool, typer.Option("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).")]
 DataDirOption = Annotated[Optional[Path], typer.Option(help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", show_default=False)]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace files of the same names already in --outdir (default: refuse).")]
+SkipExistingOption = Annotated[bool, typer.Option("--skip-existing", help="Keep files of the same names already in --outdir and write the rest (continues a stopped export).")]
 MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"
 
 
@@ -201,6 +203,8 @@ def sample(
     nrow: Annotated[Optional[int], typer.Option(min=1, help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], typer.Option(help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
     truncation: Annotated[Optional[float], typer.Option(min=0.0, max=2.0, help="stylegan: pull styles towards the average, e.g. 0.7 (1: off; lower: sharper, less varied).", show_default=False)] = None,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
     ema: EmaOption = True,
     device: DeviceOption = Device.auto,
 ) -> None:
@@ -213,6 +217,7 @@ def sample(
     import time
 
     from gancli import sampling
+    from gancli.files import check_output, check_room, remove_orphans
     from gancli.images import check_writable
     from gancli.labels import ALL, parse_label
     from gancli.latent import parse_seeds
@@ -227,25 +232,52 @@ def sample(
     if (label is not None or per_class is not None) and not model.arch.conditional:
         raise UsageError(f"'{model.path}' is unconditional; drop {'--label' if label is not None else '--per-class'} or train with --arch cdcgan or cgan.")
     class_index = None if label is None else ALL if label.lower() == ALL else parse_label(label, config.class_names)
+    given_seed = seed
     seed = random.randrange(2**31) if seed is None else seed
+    existing = _existing_policy(overwrite, skip_existing, out_dir)
     check_writable(out_dir if out_dir is not None else out.parent)
+    total = (per_class * config.num_classes if per_class is not None else len(seed_list) * (config.num_classes if class_index == ALL else 1)
+             if seed_list is not None else (n or 8) * config.num_classes if class_index == ALL else n or 64)  # fmt: skip
+    if out_dir is None:
+        check_output(out)
+    else:
+        remove_orphans(out_dir)  # the temporary files of an export that was killed
+        check_room(out_dir, total, sampling.file_bytes(config, generator))
     started = time.perf_counter()
     from gancli.progress import work
 
-    if per_class is not None:
-        with work(per_class * config.num_classes, "Sampling") as advance:
-            count = sampling.export_image_folder(generator, config, per_class, seed, model.device, out_dir, advance)
-        what = f"{per_class} images for each of {config.num_classes} classes to {out_dir}/<class>/ (seed {seed})"
-    elif seed_list is not None:
-        count, what = sampling.write_seeds(generator, config, seed_list, model.device, class_index, out, out_dir, nrow)
-    else:
-        total = (n or 8) * config.num_classes if class_index == ALL else n or 64
-        with work(total, "Sampling") as advance:
-            count, what = sampling.write_stream(generator, config, n, seed, model.device, class_index, out, out_dir, nrow, advance)
+    tally = sampling.Tally()
+    try:
+        if per_class is not None:
+            with work(total, "Sampling") as advance:
+                count = sampling.export_image_folder(generator, config, per_class, seed, model.device, out_dir, advance, existing, tally)
+            what = f"{per_class} images for each of {config.num_classes} classes to {out_dir}/<class>/ (seed {seed})"
+        elif seed_list is not None:
+            count, what = sampling.write_seeds(generator, config, seed_list, model.device, class_index, out, out_dir, nrow, existing, tally)
+        else:
+            with work(total, "Sampling") as advance:
+                count, what = sampling.write_stream(generator, config, n, seed, model.device, class_index, out, out_dir, nrow, advance, existing, tally)
+    except KeyboardInterrupt:
+        if out_dir is None:
+            raise
+        again = [a for a in _ARGV if a != "--overwrite"] + (["--seed", str(seed)] if given_seed is None and seed_list is None else [])
+        again += [] if "--skip-existing" in again else ["--skip-existing"]
+        raise Interrupted(f"Stopped after writing {tally.written:,} of {total:,} images to {out_dir}/ (each file is whole); continue with: gancli {' '.join(again)}") from None
+    if tally.skipped:
+        what += f"; kept {tally.skipped:,} existing file(s)"
     seconds = time.perf_counter() - started
     typer.echo(f"Wrote {what} in {seconds:.2f} s, {count / max(seconds, 1e-9):,.0f} images/s, from {model.path}")
     if model.arch.conditional and label is None and per_class is None:
         typer.echo(f"Labels: every class in turn ({', '.join(config.class_names)}); pick one with --label.")
+
+
+def _existing_policy(overwrite: bool, skip_existing: bool, out_dir: Path | None) -> str:
+    """What --overwrite and --skip-existing ask for files already in --outdir: refuse, overwrite or skip."""
+    if overwrite and skip_existing:
+        raise UsageError("Give --overwrite (replace existing files) or --skip-existing (keep them), not both.")
+    if (overwrite or skip_existing) and out_dir is None:
+        raise UsageError(f"{'--overwrite' if overwrite else '--skip-existing'} is about files in --outdir; give --outdir DIR or drop it.")
+    return "overwrite" if overwrite else "skip" if skip_existing else "refuse"
 
 
 def _open_generator(checkpoint: Path | None, device: Device, ema: bool, upscale: Path | None = None, truncation: float | None = None):
@@ -272,7 +304,7 @@ def interpolate(
     steps: Annotated[int, typer.Option("--frames", "--steps", min=2, max=1000, help="Images per segment in the grid, both ends included (--steps: the old spelling).")] = 8,
     method: Annotated[Method, typer.Option(help="slerp follows the sphere where Gaussian z live; lerp is a straight line.")] = Method.slerp,
     checkpoint: CheckpointOption = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Grid PNG to write: one row per segment.")] = Path("walk.png"),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Grid PNG to write: one row per segment (default: walk.png when no --gif or --video is given).", show_default=False)] = None,
     gif: Annotated[Optional[Path], typer.Option(help="Also write an animated GIF of the walk.", show_default=False)] = None,
     video: Annotated[Optional[Path], typer.Option(help="Also write an H.264 MP4 of the walk (needs: pip install av).", show_default=False)] = None,
     gif_steps: Annotated[int, typer.Option(min=2, max=1000, help="Frames per segment in the GIF and video, both ends included.")] = 24,
@@ -291,6 +323,7 @@ def interpolate(
     stylegan: gancli interpolate 1 2 3 --mix 7 --out mixing.png
     """
     from gancli import sampling
+    from gancli.files import check_output
     from gancli.images import check_writable, save_gif, save_grid
     from gancli.video import check_video_support, save_video
 
@@ -302,23 +335,27 @@ def interpolate(
         raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
     if label is not None and labels is not None:
         raise UsageError("Give --label (one class throughout) or --labels (one per seed), not both.")
+    if out is None and (mix is not None or (gif is None and video is None)):
+        out = Path("walk.png")  # nothing named: one default output, said below
+    for path, what in ((out, "--out"), (gif, "--gif"), (video, "--video")):
+        if path is not None:
+            check_output(path, what)
+            check_writable(path.parent)
     model, generator = _open_generator(checkpoint, device, ema)
     if mix is not None:
         return _mixing_grid(model, seeds, mix, mix_layer, out)
     keyframes = seeds + [seeds[0]] if loop else list(seeds)
     classes = _walk_classes(model, label, labels, len(seeds), loop)
-    check_writable(out.parent)
-    images = sampling.walk(generator, model.config, keyframes, steps, method.value, model.device, classes)
-    save_grid(images, out, nrow=steps)
-    typer.echo(f"Wrote {out}: {len(keyframes) - 1} row(s) of {steps} images ({method.value}) through seeds {', '.join(map(str, keyframes))}")
+    if out is not None:
+        images = sampling.walk(generator, model.config, keyframes, steps, method.value, model.device, classes)
+        save_grid(images, out, nrow=steps)
+        typer.echo(f"Wrote {out}: {len(keyframes) - 1} row(s) of {steps} images ({method.value}) through seeds {', '.join(map(str, keyframes))}")
     if gif is not None or video is not None:
-        frames = sampling.walk(generator, model.config, keyframes, gif_steps, method.value, model.device, classes)
-        keep = [0] + [i for i in range(1, len(frames)) if i % gif_steps != 0]  # each segment's start repeats the last one's end
+        count = sampling.walk_length(len(keyframes), gif_steps)
         for path, save in ((gif, save_gif), (video, save_video)):
-            if path is not None:
-                check_writable(path.parent)
-                save(frames[keep], path, fps)
-                typer.echo(f"Wrote {path}: {len(keep)} frames at {fps:g} fps")
+            if path is not None:  # frames made and encoded a batch at a time: a long walk never sits in memory
+                save(sampling.walk_batches(generator, model.config, keyframes, gif_steps, method.value, model.device, classes), path, fps)
+                typer.echo(f"Wrote {path}: {count} frames at {fps:g} fps")
     if classes is not None and labels is None:
         typer.echo(f"Label: {model.config.class_names[classes[0]]} throughout" + ("" if label else " (the first class; pick one with --label)"))
 
@@ -433,6 +470,8 @@ def upscale(
     benchmark: Annotated[Optional[str], typer.Option(help="Instead: downscale these high-res images (a folder, or mnist / fashion-mnist / cifar10 for its test split), restore them, and print PSNR and SSIM against bicubic.", show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="--benchmark: use only the first N images.", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="--benchmark on a named dataset: where to find it.", show_default=False)] = None,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
     device: DeviceOption = Device.auto,
 ) -> None:
     """Make images larger with a trained upscaler (srcnn, upgan) or a classical filter.
@@ -442,7 +481,7 @@ def upscale(
     import math
 
     from gancli.device import resolve_device
-    from gancli.files import refuse_overwriting_inputs, refuse_shared_outputs
+    from gancli.files import existing_names, refuse_existing, refuse_overwriting_inputs, refuse_shared_outputs, remove_orphans
     from gancli.images import check_writable, expand_image_paths
     from gancli.loading import open_model
     from gancli.upscaling import upscale_files
@@ -463,11 +502,21 @@ def upscale(
         raise UsageError(f"--model goes with --method model; drop it to use {method.value}.")
     if benchmark is not None:
         return _upscale_benchmark(upscaler, passes, benchmark, data_dir, limit, source)
+    existing = _existing_policy(overwrite, skip_existing, out)
     paths = expand_image_paths(inputs)
     outputs = [out / f"{p.stem}.png" for p in paths]
     refuse_overwriting_inputs(outputs, paths)
     refuse_shared_outputs(outputs, paths)
     check_writable(out)
+    remove_orphans(out)  # the temporary files of an upscale that was killed
+    found = sorted(existing_names(out) & {o.name for o in outputs})
+    refuse_existing(out, found, existing)
+    if existing == "skip":
+        kept = {out / name for name in found}
+        paths, outputs = [p for p, o in zip(paths, outputs) if o not in kept], [o for o in outputs if o not in kept]
+        if not paths:
+            typer.echo(f"Nothing to do: all {len(found)} upscaled image(s) are already in {out}/ (--skip-existing).")
+            return
     net, channels = (upscaler.net, upscaler.config.channels) if upscaler else (None, 0)
     dev = upscaler.device if upscaler else resolve_device(device.value)
     from gancli.images import image_size
@@ -478,7 +527,8 @@ def upscale(
     total = sum(work_pixels(h, w, passes, model_scale) if net is not None else h * w for w, h in sizes)
     with work(total, f"Upscaling {len(paths)} image(s) x{model_scale**passes}") as advance:
         upscale_files(paths, outputs, model_scale**passes, net, channels, passes, model_scale, method.value, dev, advance)
-    typer.echo(f"Wrote {len(paths)} image(s) x{model_scale**passes} to {out}/ ({source})")
+    kept = f"; kept {len(found)} existing" if existing == "skip" and found else ""
+    typer.echo(f"Wrote {len(paths)} image(s) x{model_scale**passes} to {out}/ ({source}){kept}")
 
 
 def _upscale_benchmark(upscaler, passes: int, source: str, data_dir: Path | None, limit: int | None, label: str) -> None:
@@ -531,6 +581,8 @@ def data(
     decoded = decoded_folder(folder, paths, image_size, workers)
     n, channels = decoded.images.shape[0], decoded.images.shape[1]
     how = "Already decoded (the folder is unchanged):" if decoded.hit else f"Decoded in {time.perf_counter() - started:.1f} s:"
+    if decoded.rebuilt:
+        typer.echo(f"Note: the cache was damaged ({decoded.rebuilt}); decoded the images again.")
     names = decoded.class_names
     classes = f"{len(names)} {'class' if len(names) == 1 else 'classes'} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "no classes"
     typer.echo(f"{how} {n:,} {'image' if n == 1 else 'images'} of '{folder}' at {image_size}x{image_size}, {channels} channel(s), {classes}")
@@ -554,15 +606,16 @@ def grid(
 
     Example: gancli grid runs/r1/samples/*.png --out progress.png --nrow 4
     """
-    from gancli.files import refuse_overwriting_inputs
-    from gancli.images import check_writable, expand_image_paths, grid_layout, grid_of_files
+    from gancli.files import check_output, refuse_overwriting_inputs
+    from gancli.images import check_writable, expand_image_paths, grid_layout, grid_of, grid_of_files
 
     paths = expand_image_paths(images)
     refuse_overwriting_inputs([out], paths)
+    check_output(out)
     check_writable(out.parent)
     cell, first = grid_of_files(paths, out, nrow=nrow, padding=padding)
     shrunk = f", cells {cell[0]}x{cell[1]} (the first image is {first[0]}x{first[1]})" if cell != first else ""
-    typer.echo(f"Wrote a grid of {len(paths)} images ({grid_layout(len(paths), nrow)}{shrunk}) to {out}")
+    typer.echo(f"Wrote {grid_of(len(paths))} ({grid_layout(len(paths), nrow)}{shrunk}) to {out}")
 
 
 # --- running the app ---------------------------------------------------------------------------

@@ -192,18 +192,27 @@ def plan_training(options: dict, given: set[str]):
         if o["data_dir"] is not None:  # the data moved: where to find it now
             changes["data_dir"] = str(o["data_dir"])
         source = runs.run_dir_of(checkpoint.path)
-        run_dir = o["out"] or source
+        loose = checkpoint.path.parent.name != runs.CHECKPOINTS and not runs.is_gancli_run(source)  # a file in a folder of the user's
+        run_dir = o["out"] or (runs.default_run_dir(checkpoint.config.dataset, checkpoint.config.arch) if loose else source)
         if o["out"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
             raise UsageError(f"--outdir '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --outdir to continue in '{source}', or name a new folder.")
+        if loose and Path(run_dir).resolve() == source.resolve():
+            raise UsageError(f"'{source}' is not a gancli run folder, so its files would be overwritten; resume into a new --outdir.")
         config, notices = _resumed_config(checkpoint.config, o, given, changes)
+        if loose and o["out"] is None:
+            notices.insert(0, f"'{checkpoint.path}' is not inside a run folder: the resumed run writes to the new folder '{run_dir}'.")
         check_writable(run_dir)
         return config, run_dir, checkpoint, notices
     config = _new_config(o, given, model, changes)
     run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
-    if runs.holds_run(run_dir):
-        raise UsageError(f"'{run_dir}' already holds a run (or its config.json/metrics.csv); continue it with --resume {run_dir} or choose another --outdir.")
-    check_writable(run_dir)
     notices = list(recipe_notices)
+    if runs.abandoned_run(run_dir):
+        notices.append(f"'{run_dir}' held a run that stopped before its first checkpoint; starting anew in its place.")
+    elif runs.holds_run(run_dir) and runs.last_checkpoint_path(run_dir).is_file():
+        raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --outdir.")
+    elif runs.holds_run(run_dir):
+        raise UsageError(f"'{run_dir}' already holds a run's files (config.json, metrics.csv or checkpoints/) but no checkpoint to resume; choose another --outdir.")
+    check_writable(run_dir)
     if config.spectral_norm and not {"beta1", "beta2"} & given and (config.beta1, config.beta2) == tuple(SPECTRAL_NORM_BETAS.values()):
         notices.append("--spectral-norm trains with Adam betas 0 / 0.9 (SN-GAN's; measured better than 0.5 / 0.999); --beta1 and --beta2 choose others.")
     return config, run_dir, None, notices

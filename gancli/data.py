@@ -67,6 +67,7 @@ class ImageDataset:
     description: str  # e.g. "MNIST training split, 60,000 images"
     notices: list[str] = field(default_factory=list)  # things the user should see (fallbacks, skipped files)
     split: str = ""  # "train" when a separate test split exists (named datasets), else ""
+    fingerprint: str = ""  # image folders: the files' fingerprint (gancli.folder_cache), kept in checkpoints
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -330,7 +331,9 @@ def load_image_folder(folder: Path, image_size: int, memory_budget: int | None =
     labels = torch.from_numpy(decoded.labels) if decoded.labels is not None else None
     class_names = decoded.class_names
     classes = f", {len(class_names)} classes" if class_names else ""
-    loaded = ImageDataset(images, labels, class_names, f"image folder '{folder}' ({len(images):,} images{classes})")
+    loaded = ImageDataset(images, labels, class_names, f"image folder '{folder}' ({len(images):,} images{classes})", fingerprint=decoded.digest)
+    if decoded.rebuilt:
+        loaded.notices.append(f"The cache of '{folder}' was damaged ({decoded.rebuilt}); decoded the images again.")
     if decoded.hit:
         loaded.notices.append(f"Read the {len(images):,} images of '{folder}' decoded earlier (cache {decoded.path}; the folder is unchanged).")
     if mapped:

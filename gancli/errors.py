@@ -7,6 +7,12 @@ class GancliError(Exception):
     exit_code = 1  # runtime failure
 
 
+class Interrupted(GancliError):
+    """Stopped by Ctrl-C (or SIGTERM): says what was kept and how to go on."""
+
+    exit_code = 130  # as for SIGINT
+
+
 class UsageError(GancliError):
     """The command line asked for something impossible (bad flag value, missing path)."""
 

@@ -25,6 +25,11 @@ def square_nrow(n: int) -> int:
     return max(1, math.ceil(math.sqrt(n)))
 
 
+def grid_of(n: int) -> str:
+    """'a grid of 25 images', 'a grid of 1 image'."""
+    return f"a grid of {n:,} image{'' if n == 1 else 's'}"
+
+
 def grid_layout(n: int, nrow: int | None) -> str:
     """How a grid of n images is laid out, in words: '5 per row, 5 rows'."""
     columns = min(nrow or square_nrow(n), n)
@@ -242,15 +247,22 @@ def grid_of_files(paths: list[Path], out: Path, nrow: int | None = None, padding
 GIF_MIN_SIDE = 128
 
 
-def save_gif(images: torch.Tensor, path: Path, fps: float) -> None:
-    """uint8 frames (N, C, H, W) -> an animated GIF that loops forever; small frames are enlarged
-    (nearest neighbour, whole factors) to at least GIF_MIN_SIDE pixels so they can be seen."""
+def save_gif(batches, path: Path, fps: float) -> None:
+    """uint8 frames (N, C, H, W), or an iterable of such batches, -> an animated GIF that loops forever; small
+    frames are enlarged (nearest neighbour, whole factors) to at least GIF_MIN_SIDE pixels so they can be seen.
+    Frames are made as Pillow asks for them (it keeps only their palette-coded form)."""
     from PIL import Image
 
-    factor = max(1, -(-GIF_MIN_SIDE // max(images.shape[-1], images.shape[-2])))
-    frames = []
-    for image in images:
-        frame = to_pil(image).convert("RGB")
-        frames.append(frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST))
+    batches = [batches] if isinstance(batches, torch.Tensor) else batches
+
+    def frames():
+        for images in batches:
+            factor = max(1, -(-GIF_MIN_SIDE // max(images.shape[-1], images.shape[-2])))
+            for image in images:
+                frame = to_pil(image).convert("RGB")
+                yield frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST)
+
+    stream = frames()
+    first = next(stream)
     with atomic_path(path, "--gif") as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+        first.save(tmp, format="GIF", save_all=True, append_images=stream, duration=round(1000 / fps), loop=0)

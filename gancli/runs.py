@@ -66,10 +66,35 @@ def default_run_dir(dataset: str, arch: str) -> Path:
 
 
 RUN_FILES = ("config.json", "metrics.csv", CHECKPOINTS)  # a folder holding any of these holds a run
+RUN_MARKER = ".lock"  # every run gancli trains holds its lock file (RunLock): the sign that a folder is gancli's
 
 
 def holds_run(folder: Path) -> bool:
-    return any((Path(folder) / name).exists() for name in RUN_FILES)
+    return any(os.path.lexists(Path(folder) / name) for name in RUN_FILES)
+
+
+def is_gancli_run(folder: Path) -> bool:
+    """The folder was made by gancli train (its run marker is there), not merely one that holds a config.json."""
+    marker = Path(folder) / RUN_MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
+def abandoned_run(folder: Path) -> bool:
+    """A gancli run stopped before its first checkpoint: nothing to resume, so a new run may take its place."""
+    folder = Path(folder)
+    return is_gancli_run(folder) and not any(Run(folder).checkpoints.glob("*.safetensors"))
+
+
+def started_as(folder: Path) -> str:
+    """The command that would start the run in `folder` again, from its config.json (a generic one when unreadable)."""
+    import json
+
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text())
+        dataset, arch = str(config["dataset"]), str(config["arch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        dataset, arch = "DATASET", "ARCH"
+    return f"gancli train {dataset} --arch {arch} --outdir {folder}"
 
 
 class RunLock:
@@ -87,8 +112,8 @@ class RunLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.is_symlink():
-            raise UsageError(f"'{self.path}' is a symbolic link; remove it.")
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            raise UsageError(f"'{self.path}' is not a plain file (a link or a folder); remove it and run again.")
         self.file = open(self.path, "a+")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,6 +146,9 @@ def resolve_checkpoint(path: Path | None, kind: str = "generator") -> Path:
             return last
         if path.name == CHECKPOINTS and (path / LAST).is_file():
             return path / LAST
+        if abandoned_run(path):
+            raise UsageError(f"'{path}' holds a run that stopped before its first checkpoint, so there is nothing to resume or sample; "
+                             f"start it again with: {started_as(path)}")  # fmt: skip
         raise UsageError(f"'{path}' holds no {CHECKPOINTS}/{LAST}; give a checkpoint file or a run directory.")
     if not path.exists():
         raise UsageError(f"Checkpoint '{path}' does not exist; give a .safetensors file or a run directory.")

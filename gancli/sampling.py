@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from gancli.config import TrainConfig
+from gancli.files import existing_names
 from gancli.images import to_uint8
 from gancli.latent import latent_batches
 from gancli.models import get_architecture
@@ -111,18 +113,59 @@ def stream_labels(config: TrainConfig, count: int, class_index: int | str | None
     return Labels(config.num_classes, fixed=int(class_index))
 
 
-def export_image_folder(generator, config: TrainConfig, per_class: int, seed: int, device, out_dir: Path, advance=None) -> int:
-    """`per_class` images of every class into out_dir/<class name>/00000.png, the layout
-    torchvision.datasets.ImageFolder reads. Returns how many were written."""
-    from gancli.files import child
+@dataclass
+class Tally:
+    """Files an --outdir export has written and kept so far: what a Ctrl-C reports."""
+
+    written: int = 0
+    skipped: int = 0
+
+
+def file_bytes(config: TrainConfig, generator) -> int:
+    """About the most one image file of this generator takes: its raw pixels (PNG rarely does better on samples) and headers."""
+    side = config.image_size * getattr(generator, "scale", 1)
+    return 3 * side * side + 1024
+
+
+def stream_file(index: int) -> str:
+    return f"{index:05d}.png"
+
+
+def _stream_clashes(folder: Path, count: int) -> list[str]:
+    """Names in `folder` that an export of `count` stream images would write (00000.png ...)."""
+    found = [name for name in existing_names(folder) if name.endswith(".png") and name[:-4].isdigit() and len(name) >= 9]
+    return sorted(name for name in found if int(name[:-4]) < count and stream_file(int(name[:-4])) == name)
+
+
+def _save_new(batch: torch.Tensor, paths: list[Path], skip: set[Path], tally: Tally) -> None:
+    """Save each image, except those whose file is kept (--skip-existing)."""
     from gancli.images import save_each
 
+    for image, path in zip(batch, paths):
+        if path in skip:
+            tally.skipped += 1
+            continue
+        save_each(image.unsqueeze(0), [path])
+        tally.written += 1
+
+
+def export_image_folder(generator, config: TrainConfig, per_class: int, seed: int, device, out_dir: Path, advance=None,
+                        existing: str = "refuse", tally: Tally | None = None) -> int:  # fmt: skip
+    """`per_class` images of every class into out_dir/<class name>/00000.png, the layout
+    torchvision.datasets.ImageFolder reads. Returns how many were written."""
+    from gancli.files import child, refuse_existing
+
+    tally = tally if tally is not None else Tally()
     labels = Labels(config.num_classes, per_class)
+    count = config.num_classes * per_class
     folders = [child(out_dir, name) for name in config.class_names]  # a class name is a folder name, never a path
+    found = [folder / name for folder in folders for name in _stream_clashes(folder, count)]
+    refuse_existing(out_dir, [str(p.relative_to(out_dir)) for p in found], existing)
+    skip = set(found) if existing == "skip" else set()
     written = 0
-    for batch in generate(generator, config, config.num_classes * per_class, seed, device, labels, advance):
+    for batch in generate(generator, config, count, seed, device, labels, advance):
         classes = labels[written : written + len(batch)].tolist()
-        save_each(batch, [folders[c] / f"{written + i:05d}.png" for i, c in enumerate(classes)])
+        _save_new(batch, [folders[c] / stream_file(written + i) for i, c in enumerate(classes)], skip, tally)
         written += len(batch)
     return written
 
@@ -157,18 +200,31 @@ def walk(
     seed's image. For conditional generators `labels` holds one class per seed and the class
     embedding moves linearly between them alongside z.
     """
+    return torch.cat(list(walk_batches(generator, config, seeds, steps, method, device, labels, repeat_ends=True)))
+
+
+def walk_batches(generator, config: TrainConfig, seeds: list[int], steps: int, method: str, device, labels: list[int] | None = None,
+                 repeat_ends: bool = False, batch: int = 32) -> Iterator[torch.Tensor]:  # fmt: skip
+    """walk()'s images a batch at a time, so a long video never holds its frames. Without `repeat_ends`, a segment's
+    first frame (the last one's end) is not repeated: the frames of an animation."""
     from gancli.latent import INTERPOLATORS, lerp, path_fractions, seed_latents
 
     interpolate = INTERPOLATORS[method]
     keys = seed_latents(seeds, config.latent_dim)
     fractions = path_fractions(steps)
-    z = torch.stack([interpolate(keys[i], keys[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
-    if labels is None:
-        return render(generator, z, device)
-    embeddings = generator.embed(torch.tensor(labels, device=device)).cpu()
     # label embeddings are not Gaussian: they move on a straight line, not slerp
-    e = torch.stack([lerp(embeddings[i], embeddings[i + 1], t) for i in range(len(seeds) - 1) for t in fractions])
-    return render(generator, z, device, embeddings=e)
+    embeddings = None if labels is None else generator.embed(torch.tensor(labels, device=device)).cpu()
+    points = [(i, t) for i in range(len(seeds) - 1) for j, t in enumerate(fractions) if repeat_ends or i == 0 or j > 0]
+    for start in range(0, len(points), batch):
+        part = points[start : start + batch]
+        z = torch.stack([interpolate(keys[i], keys[i + 1], t) for i, t in part])
+        e = None if embeddings is None else torch.stack([lerp(embeddings[i], embeddings[i + 1], t) for i, t in part])
+        yield render(generator, z, device, embeddings=e)
+
+
+def walk_length(seeds: int, steps: int) -> int:
+    """Frames in an animation of a walk through `seeds` keyframes (segment starts not repeated)."""
+    return 1 + (seeds - 1) * (steps - 1)
 
 
 @torch.no_grad()
@@ -188,29 +244,35 @@ def style_mixing_grid(generator, config: TrainConfig, seeds: list[int], fine_see
 # --- writing what `gancli sample` asks for ------------------------------------------------------
 
 
-def write_seeds(generator, config: TrainConfig, seeds: list[int], device, class_index, out: Path, out_dir: Path | None, nrow: int | None) -> tuple[int, str]:
+def write_seeds(generator, config: TrainConfig, seeds: list[int], device, class_index, out: Path, out_dir: Path | None, nrow: int | None,
+                existing: str = "refuse", tally: Tally | None = None) -> tuple[int, str]:  # fmt: skip
     """Each seed's exact image, as one grid (`out`) or one file per seed in `out_dir`; returns (count, what was written)."""
-    from gancli.images import grid_layout, save_each, save_grid
+    from gancli.files import child
+    from gancli.images import grid_layout, grid_of, save_grid
     from gancli.labels import ALL
 
-    from gancli.files import child
-
-    images = seed_images(generator, config, seeds, device, class_index)
     if out_dir is not None:
+        from gancli.files import refuse_existing
+
         names = [f"seed{s:04d}.png" for s in seeds]
         if class_index == ALL:
             names = [f"{name}-seed{s:04d}.png" for name in config.class_names for s in seeds]
-        save_each(images, [child(out_dir, name) for name in names])
-        return len(images), f"{out_dir / names[0]}" if len(names) == 1 else f"{len(names)} images to {out_dir}/ ({names[0]} ... {names[-1]})"
+        paths = [child(out_dir, name) for name in names]
+        found = sorted(existing_names(out_dir) & set(names))
+        refuse_existing(out_dir, found, existing)
+        skip = {out_dir / name for name in found} if existing == "skip" else set()
+        _save_new(seed_images(generator, config, seeds, device, class_index), paths, skip, tally if tally is not None else Tally())
+        return len(names), f"{out_dir / names[0]}" if len(names) == 1 else f"{len(names)} images to {out_dir}/ ({names[0]} ... {names[-1]})"
     columns = nrow or (len(seeds) if class_index == ALL else None)
+    images = seed_images(generator, config, seeds, device, class_index)
     save_grid(images, out, nrow=columns)
-    return len(images), f"a grid of {len(images)} images ({grid_layout(len(images), columns)}) to {out}"
+    return len(images), f"{grid_of(len(images))} ({grid_layout(len(images), columns)}) to {out}"
 
 
 def write_stream(generator, config: TrainConfig, n: int | None, seed: int, device, class_index, out: Path, out_dir: Path | None,
-                 nrow: int | None, advance=None) -> tuple[int, str]:  # fmt: skip
+                 nrow: int | None, advance=None, existing: str = "refuse", tally: Tally | None = None) -> tuple[int, str]:  # fmt: skip
     """`n` images of one seeded stream (with --label all: n per class), as a grid or files 00000.png ...; returns (count, what)."""
-    from gancli.images import Grid, grid_layout, save_each
+    from gancli.images import Grid, grid_layout, grid_of
     from gancli.labels import ALL
 
     per_row = n or 8
@@ -219,9 +281,14 @@ def write_stream(generator, config: TrainConfig, n: int | None, seed: int, devic
     labels = stream_labels(config, count, class_index) if get_architecture(config.arch).conditional else None
     batches = generate(generator, config, count, seed, device, labels, advance)
     if out_dir is not None:
+        from gancli.files import refuse_existing
+
+        found = _stream_clashes(out_dir, count)
+        refuse_existing(out_dir, found, existing)
+        skip = {out_dir / name for name in found} if existing == "skip" else set()
         written = 0
         for batch in batches:
-            save_each(batch, [out_dir / f"{written + i:05d}.png" for i in range(len(batch))])
+            _save_new(batch, [out_dir / stream_file(written + i) for i in range(len(batch))], skip, tally if tally is not None else Tally())
             written += len(batch)
         return count, f"{count} images to {out_dir}/ (seed {seed})"
     grid = None
@@ -229,5 +296,5 @@ def write_stream(generator, config: TrainConfig, n: int | None, seed: int, devic
         grid = grid or Grid(count, tuple(batch.shape[1:]), columns)
         grid.add(batch)
     grid.save(out)
-    return count, f"a grid of {count} images ({grid_layout(count, columns)}) to {out} (seed {seed})"
+    return count, f"{grid_of(count)} ({grid_layout(count, columns)}) to {out} (seed {seed})"
 

@@ -18,7 +18,7 @@ from gancli import checkpoints, distributed
 from gancli.config import SHORT_RUN_STEPS, TrainConfig, fit_to_data, training_length
 from gancli.data import load_dataset
 from gancli.device import compiler, resolve_device
-from gancli.errors import GancliError, UsageError
+from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import check_model_size, get_architecture
 from gancli.files import refuse_links, remove_orphans, write_text
 from gancli.mapped import default_budget
@@ -70,6 +70,9 @@ def train(
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None, memory_budget=budget)
     config, data_notices = fit_to_data(config, dataset, resumed=resume is not None)
     notices = [*notices, *data_notices]
+    if resume is not None and dataset.fingerprint and resume.metadata.get("data_fingerprint", dataset.fingerprint) != dataset.fingerprint:
+        notices.append(f"The images in '{config.dataset}' changed since {resume.path.name} was saved (files added, removed or rewritten; "
+                       f"{len(dataset):,} now): the run continues on the changed data.")  # fmt: skip
     check_model_size(config)
     total, length_note = training_length(config, len(dataset) // max(1, config.batch_size * cluster.world_size))
     if resume is None and length_note:
@@ -84,7 +87,7 @@ def train(
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
         torch.manual_seed(config.seed)  # model initialisation, the same on every rank
         task = make_task(config, dataset, dev)
-        loop = Loop(config, Run(Path(run_dir)), task, dev, cluster, notices + task.notices, dataset.description)
+        loop = Loop(config, Run(Path(run_dir)), task, dev, cluster, notices + task.notices, dataset.description, dataset.fingerprint)
         result = loop.run(reporter, resume, compile, time_limit, clock)
         distributed.finish(cluster)  # ranks leave together: rank 0 may still be writing files
         return result
@@ -92,16 +95,12 @@ def train(
         distributed.stop()
 
 
-class Interrupted(GancliError):
-    exit_code = 130  # as for SIGINT
-
-
 class Loop:
     """One run of a task: the step loop with its rows (metrics, grid, last checkpoint) and periodic checkpoints."""
 
-    def __init__(self, config, run: Run, task, dev, cluster, notices: list[str], data_description: str):
+    def __init__(self, config, run: Run, task, dev, cluster, notices: list[str], data_description: str, data_fingerprint: str = ""):
         self.config, self.run_files, self.task, self.dev, self.cluster = config, run, task, dev, cluster
-        self.notices, self.data_description = notices, data_description
+        self.notices, self.data_description, self.data_fingerprint = notices, data_description, data_fingerprint
         self.writes = cluster.is_main
         self.images_per_step = config.batch_size * cluster.world_size
         if self.images_per_step > task.train_count:
@@ -136,7 +135,7 @@ class Loop:
         with RunLock(files.root) if self.writes else contextlib.nullcontext():
             if self.writes:
                 refuse_links([files.config, files.metrics, files.metrics_plot, files.progress_gif, files.samples, files.checkpoints, files.last])
-                remove_orphans(files.root)  # temporary files of a run killed mid-write
+                remove_orphans(files.root, legacy=True)  # temporary files of a run killed mid-write
                 write_text(files.config, config.to_json() + "\n")
                 self.metrics = MetricsLog(files.metrics, ("step", "epoch", *(s.name for s in stats), "images_per_s", "seconds"), start_step)
             try:
@@ -253,21 +252,25 @@ class Loop:
         """Write a checkpoint: never one with non-finite weights, and on a failed write say what is intact."""
         self._check_weights(step)
         scores = {k.lower(): f"{v:.6f}" for k, v in self.last_scores.items() if v is not None}
+        if self.data_fingerprint:
+            scores["data_fingerprint"] = self.data_fingerprint
         try:
             checkpoints.save_training_state(
                 path, self.task, self.config, step, step // self.steps_per_epoch, self.dev.type, seconds=f"{self.result.seconds:.3f}",
                 dataset_description=self.data_description, processes=str(self.cluster.world_size), **scores,
             )  # fmt: skip
         except OSError as exc:
-            raise GancliError(f"Cannot write '{path}' at step {step} ({exc.strerror or exc}). {self._kept()} Free some space first.") from exc
+            raise GancliError(f"Cannot write '{path}' at step {step} ({exc.strerror or exc}). {self._kept(diverged=False)} Free some space first.") from exc
         if path == self.run_files.last or self.last_good is None:
             self.last_good = path
 
-    def _kept(self) -> str:
-        """Which checkpoint survives a failure, and how to go on from it."""
+    def _kept(self, diverged: bool = True) -> str:
+        """Which checkpoint survives a failure, and how to go on from it (a lower rate only helps a run that diverged)."""
+        advice = " or try a lower --lr-g/--lr-d" if diverged else ""
         if self.last_good is None or not self.last_good.is_file():
-            return "No checkpoint was saved yet; try a lower --lr-g/--lr-d or another --seed."
-        return f"The last good checkpoint is {self.last_good}: resume with gancli train --resume {self.last_good}, or try a lower --lr-g/--lr-d."
+            again = f"the same command starts the run again in '{self.run_files.root}'"
+            return f"No checkpoint was saved yet; {again}{' (try a lower --lr-g/--lr-d or another --seed)' if diverged else ''}."
+        return f"The last good checkpoint is {self.last_good}: resume with gancli train --resume {self.last_good}{advice}."
 
     def _check_weights(self, step: int) -> None:
         """Refuse to save non-finite weights: they would overwrite the last good checkpoint. Once per step."""
