@@ -289,6 +289,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, pre
             state.setdefault(int(index), {})[name] = value
         groups = json.loads(groups_json)
         _check_param_groups(groups)
+        groups = _as_written(groups, optimizer)
         optimizer.load_state_dict({"state": state, "param_groups": groups})
         params = {i: p for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
         for index, values in state.items():
@@ -304,6 +305,24 @@ def load_optimizer(optimizer: torch.optim.Optimizer, checkpoint: Checkpoint, pre
             for name, value in optimizer.state.get(param, {}).items():
                 if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
                     optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+_NUMBERS = ("lr", "betas", "eps", "weight_decay", "params")  # what a checkpoint's optimiser state may set; the rest is gancli's
+
+
+def _as_written(groups: list[dict], optimizer: torch.optim.Optimizer) -> list[dict]:
+    """The stored groups with every setting besides the numbers taken from the optimiser gancli built: a file
+    cannot switch on maximize, amsgrad or differentiable, which gancli never writes as true."""
+    fresh = optimizer.state_dict()["param_groups"]
+    if len(groups) != len(fresh):
+        raise ValueError(f"{len(groups)} parameter groups, the model has {len(fresh)}")
+    out = []
+    for group, built in zip(groups, fresh):
+        for key, value in group.items():
+            if key not in _NUMBERS and key in built and value != built[key] and key in ("maximize", "amsgrad", "differentiable", "nesterov"):
+                raise ValueError(f"{key} is {value!r}, which gancli never writes")
+        out.append(built | {k: group[k] for k in _NUMBERS if k in group})
+    return out
 
 
 def _check_param_groups(groups) -> None:

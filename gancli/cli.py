@@ -122,6 +122,7 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False, rich_help_panel=OUTPUT)] = None,
     keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False, rich_help_panel=OUTPUT)] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Also log every metrics row and sample grid to RUN/tensorboard/ (needs: pip install tensorboard).", rich_help_panel=OUTPUT)] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start more --processes than this machine has GPUs or usable CPUs.", rich_help_panel=TRAINING)] = False,
 ) -> None:
     """Train a GAN (or an upscaler, or the dataset classifier); writes checkpoints, sample grids and metrics.csv.
 
@@ -129,13 +130,22 @@ def train(
     """
     from gancli import training
     from gancli.config import plan_training
-    from gancli.distributed import launch
+    from gancli.distributed import check_process_count, die_with_launcher, launch
     from gancli.mapped import parse_size
+    from gancli.runs import RunLock
 
-    if processes > 1 and "RANK" not in os.environ:  # start the processes; each runs this command
-        raise typer.Exit(launch(processes, _without_option(_ARGV, "--processes")))
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+    if processes > 1 and "RANK" not in os.environ:  # start the processes; each runs this command
+        check_process_count(processes, device.value, force)
+        _config, run_dir, _checkpoint, _notices = plan_training(ctx.params, given)  # usage errors said once, before any start
+        RunLock(run_dir).check_free()
+        raise typer.Exit(launch(processes, _without_option(_ARGV, "--processes")))
+    die_with_launcher()
     config, run_dir, checkpoint, notices = plan_training(ctx.params, given)
+    if tensorboard:
+        from gancli.tensorboard_log import check_folder
+
+        check_folder(run_dir)
     budget = parse_size(memory_budget) if memory_budget is not None else None
     with _training_reporter(tensorboard) as reporter:
         result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices, memory_budget=budget)
@@ -420,7 +430,7 @@ def evaluate(
         raise UsageError("Give the checkpoint once: as RUN or as --checkpoint, not both.")
     model = open_model(run or checkpoint, "generator", device.value, ema)
     config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
-    features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device, force)
+    features = open_extractor(extractor.value, config.dataset, classifier, inception_weights, model.device, force, Path(config.data_dir) if config.data_dir else None)
     from gancli.progress import work
 
     with work(n, f"Generating and scoring {n:,} images") as advance:
@@ -523,7 +533,11 @@ def upscale(
     from gancli.progress import work
     from gancli.upscaling import work_pixels
 
+    from gancli.upscaling import check_output_size
+
     sizes = [image_size(p) for p in paths]
+    for w, h in sizes:
+        check_output_size(h, w, model_scale**passes)  # every image, from its header, before any work
     total = sum(work_pixels(h, w, passes, model_scale) if net is not None else h * w for w, h in sizes)
     with work(total, f"Upscaling {len(paths)} image(s) x{model_scale**passes}") as advance:
         upscale_files(paths, outputs, model_scale**passes, net, channels, passes, model_scale, method.value, dev, advance)
@@ -568,6 +582,7 @@ def data(
     import time
 
     from gancli.data import check_dataset, list_images
+    from gancli.files import printable
     from gancli.folder_cache import decoded_folder
     from gancli.mapped import default_budget, format_size
 
@@ -587,7 +602,7 @@ def data(
     classes = f"{len(names)} {'class' if len(names) == 1 else 'classes'} ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "no classes"
     typer.echo(f"{how} {n:,} {'image' if n == 1 else 'images'} of '{folder}' at {image_size}x{image_size}, {channels} channel(s), {classes}")
     if decoded.skipped:
-        names = ", ".join(decoded.skipped[:20]) + (f" and {len(decoded.skipped) - 20} more" if len(decoded.skipped) > 20 else "")
+        names = ", ".join(printable(n) for n in decoded.skipped[:20]) + (f" and {len(decoded.skipped) - 20} more" if len(decoded.skipped) > 20 else "")
         typer.echo(f"Skipped {len(decoded.skipped)} unreadable file(s): {names}")
     size, budget = decoded.images.nbytes, default_budget()
     held = "fits in memory: training holds it" if size <= budget else "over the memory budget: training reads it by batch"

@@ -142,7 +142,7 @@ def check_field(name: str, value) -> None:
             raise ValueError(f"{name} is {value!r}; expected a number from {low} to {high}")
     elif name in _CHOICES and value not in _CHOICES[name]:
         raise ValueError(f"{name} is {value!r}; expected one of {', '.join(_CHOICES[name])}")
-    elif name in _TEXT and (not isinstance(value, str) or len(value) > 4096 or "\0" in value):
+    elif name in _TEXT and (not isinstance(value, str) or len(value) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in value)):
         raise ValueError(f"{name} is {value!r}; expected text")
     elif name in ("spectral_norm", *BEFORE_FIELD) and not isinstance(value, bool):
         raise ValueError(f"{name} is {value!r}; expected true or false")

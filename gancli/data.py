@@ -305,6 +305,22 @@ def list_images(folder: Path) -> list[Path]:
     return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]  # Path's own order, without its slow comparisons
 
 
+def check_resumed_folder(folder: Path, class_names: tuple[str, ...]) -> None:
+    """Before a resumed run decodes the folder its checkpoint names: it must still hold images in the checkpoint's
+    classes, so that a checkpoint naming some other folder (/usr/share, say) is refused before a file is read."""
+    from gancli.files import printable
+
+    paths = list_images(folder)
+    if not paths:
+        raise GancliError(f"The run's data folder '{printable(folder)}' holds no images now; restore it or pass the data's new place as DATASET.")
+    found = {p.relative_to(folder).parts[0] for p in paths if len(p.relative_to(folder).parts) > 1}
+    unclassed = any(len(p.relative_to(folder).parts) == 1 for p in paths)
+    if (tuple(sorted(found)) if found and not unclassed else ()) != tuple(class_names):
+        want = f"{len(class_names)} classes" if class_names else "no classes"
+        raise GancliError(f"The folder '{printable(folder)}' does not hold the run's data ({want} in the checkpoint; "
+                          f"{len(found)} class folders and {len(paths):,} images there); restore the data or start a new run.")  # fmt: skip
+
+
 def load_image_folder(folder: Path, image_size: int, memory_budget: int | None = None) -> ImageDataset:
     """Every image under `folder` (recursively), resized and centre-cropped to image_size.
 
@@ -340,6 +356,8 @@ def load_image_folder(folder: Path, image_size: int, memory_budget: int | None =
         loaded.notices.append(f"The images take {format_size(decoded.images.nbytes)}, more than the memory budget of {format_size(budget)} "
                               "(--memory-budget): each batch is read from the cache file, so memory holds a batch, not the dataset.")  # fmt: skip
     if decoded.skipped:
-        names = ", ".join(decoded.skipped[:5]) + (f" and {len(decoded.skipped) - 5} more" if len(decoded.skipped) > 5 else "")
+        from gancli.files import printable
+
+        names = ", ".join(printable(n) for n in decoded.skipped[:5]) + (f" and {len(decoded.skipped) - 5} more" if len(decoded.skipped) > 5 else "")
         loaded.notices.append(f"Skipped {len(decoded.skipped)} unreadable image file(s) in '{folder}': {names}.")
     return loaded

@@ -52,7 +52,8 @@ def launch(processes: int, args: list[str]) -> int:
         if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher")):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     if "OMP_NUM_THREADS" not in os.environ:  # the cores shared out, as torchrun does (it sets 1)
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+        os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cpus() // processes))
+    os.environ[LAUNCHER] = str(os.getpid())  # the processes die with this one (die_with_launcher)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)  # fmt: skip
     try:
@@ -64,6 +65,50 @@ def launch(processes: int, args: list[str]) -> int:
     except SignalException as exc:  # Ctrl-C or a kill: the processes save and say how to resume; the launcher only stops
         return 128 + int(exc.sigval)
     return 0
+
+
+LAUNCHER = "GANCLI_LAUNCHER_PID"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as taskset or a container sets it), not all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def die_with_launcher() -> None:
+    """In a process `gancli train --processes` started: get SIGTERM (save and stop) when the launcher dies, even by
+    SIGKILL, so no process trains on unseen holding the run's lock. Linux only (prctl); elsewhere nothing."""
+    import ctypes
+    import signal
+
+    launcher = os.environ.get(LAUNCHER)
+    if not launcher or "RANK" not in os.environ:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != launcher:  # the launcher died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def check_process_count(processes: int, device: str, force: bool) -> None:
+    """Refuse more processes than this machine has GPUs (CUDA) or usable CPUs, unless --force."""
+    from gancli.errors import UsageError
+
+    if processes <= 1 or force:
+        return
+    import torch
+
+    on_gpu = device in ("auto", "cuda") and torch.cuda.is_available()
+    have = torch.cuda.device_count() if on_gpu else usable_cpus()
+    if processes > have:
+        what = f"{have} GPU{'s' if have != 1 else ''}" if on_gpu else f"{have} usable CPU{'s' if have != 1 else ''}"
+        raise UsageError(f"--processes {processes} is more than this machine's {what}; use --processes {have} or fewer (or add --force).")
 
 
 def is_main_process() -> bool:

@@ -51,10 +51,32 @@ class ClassifierExtractor:
         self.class_names = self.config.class_names
         digest = file_digest(path)
         self.path = path
-        self.accuracy = accuracy = checkpoint.score("accuracy")
-        measured = f", {100 * accuracy:.1f}% held-out accuracy" if accuracy is not None else ", held-out accuracy unknown"
+        self.accuracy = checkpoint.score("accuracy")  # what the file says: replaced by measure_accuracy()
+        self.digest = digest
         self.name = f"classifier-{digest}"
-        self.identity = f"gancli classifier ({self.config.dataset}{measured}; {path}, sha256 {digest})"
+        self._describe("")
+
+    def _describe(self, how: str) -> None:
+        measured = f", {100 * self.accuracy:.1f}% held-out accuracy{how}" if self.accuracy is not None else ", held-out accuracy unknown"
+        self.identity = f"gancli classifier ({self.config.dataset}{measured}; {self.path}, sha256 {self.digest})"
+
+    def measure_accuracy(self, data_dir: Path | None) -> None:
+        """Measure the accuracy on the images its training held out, rather than trust the number in the file
+        (anyone can write one); unknown when that data cannot be read."""
+        from gancli.data import load_dataset
+        from gancli.tasks.classifier import held_out_count
+
+        try:
+            data = load_dataset(self.config.dataset, self.config.image_size, data_dir, download=False)
+        except GancliError:
+            data = None
+        held = held_out_count(len(data)) if data is not None and data.labels is not None else 0
+        if held < 1 or data.channels != self.config.channels:
+            self.accuracy = None
+        else:
+            _, predicted = self(data.images[len(data) - held :])
+            self.accuracy = float((predicted == data.labels[len(data) - held :]).float().mean())
+        self._describe(f" measured now on {held:,} images")
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +165,8 @@ class InceptionExtractor:
 MIN_CLASSIFIER_ACCURACY = 0.8
 
 
-def open_extractor(kind: str, dataset: str, classifier: Path | None, inception_weights: Path | None, device: torch.device, force: bool = False):
+def open_extractor(kind: str, dataset: str, classifier: Path | None, inception_weights: Path | None, device: torch.device, force: bool = False,
+                   data_dir: Path | None = None):  # fmt: skip
     """`gancli eval`'s feature space: a classifier trained on `dataset` (given, or the most accurate under runs/), or Inception-v3.
 
     A classifier below MIN_CLASSIFIER_ACCURACY (or of unknown accuracy) is refused unless `force`.
@@ -156,6 +179,7 @@ def open_extractor(kind: str, dataset: str, classifier: Path | None, inception_w
     path = runs.resolve_checkpoint(classifier, kind="classifier") if classifier else runs.best_classifier(runs.RUNS_ROOT, dataset)
     extractor = ClassifierExtractor(path, device)
     check_matches(extractor.config, dataset)
+    extractor.measure_accuracy(data_dir)
     if not force:
         check_accuracy(extractor, dataset)
     return extractor

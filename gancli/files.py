@@ -160,12 +160,12 @@ def _alive(pid: int) -> bool:
 
 
 def printable(value) -> str:
-    """A name from a file or the file system, quoted, with control characters escaped: what is printed
-    cannot move the cursor, retitle the terminal or start a new line."""
+    """A name from a file or the file system with control characters escaped (as Python writes them), so that
+    printing it cannot move the cursor, retitle the terminal or start a new line; plain names are unchanged."""
     text = str(value)
     if not any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000 for c in text):
-        return f"'{text}'"
-    return ascii(text) if text.isascii() else repr(text.encode("utf-8", "surrogateescape"))[1:]
+        return text
+    return repr(text)[1:-1]
 
 
 def child(folder: Path, *names: str) -> Path:
@@ -177,10 +177,11 @@ def child(folder: Path, *names: str) -> Path:
 
 def check_component(name: str, origin: str = "") -> None:
     """Raise unless `name` is one plain file or folder name (class names become folders)."""
-    bad = not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name or len(name.encode()) > 255
+    bad = (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or len(name.encode("utf-8", "surrogateescape")) > 255
+           or any(ord(c) < 32 or ord(c) == 127 for c in name))  # fmt: skip
     if bad:
         where = f" in {origin}" if origin else ""
-        raise GancliError(f"{name!r}{where} cannot be a file name (empty, '.', '..', a slash or too long); rename it.")
+        raise GancliError(f"{name!r}{where} cannot be a file name (empty, '.', '..', a slash, a control character or too long); rename it.")
 
 
 def refuse_links(paths) -> None:

@@ -247,7 +247,7 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest
             if bad is not None:
                 from gancli.files import printable
 
-                raise GancliError(f"The class folder {printable(bad)} in '{printable(folder)}' has a control character in its name; rename it.")
+                raise GancliError(f"The class folder '{printable(bad)}' in '{printable(folder)}' has a control character in its name; rename it.")
             index = {name: i for i, name in enumerate(class_names)}
             np.save(tmp / "labels.npy", np.array([index[parts[0]] for parts in relative], dtype=np.int64))
         header = {"format": FORMAT, "source": str(folder.resolve()), "fingerprint": digest, "image_size": image_size,
@@ -305,7 +305,7 @@ def decode_chunk(paths: list[Path], image_size: int) -> list[tuple[np.ndarray | 
         try:
             with open_image(path) as img:
                 colour = img.mode not in GREY_MODES
-                img = F.center_crop(F.resize(as_8bit(img, "RGB"), image_size), image_size)  # 16-bit scaled, EXIF upright
+                img = F.center_crop(F.resize(as_8bit(img, "RGB", fit=image_size), image_size), image_size)  # 16-bit scaled, EXIF upright
                 results.append((np.asarray(img, dtype=np.uint8).transpose(2, 0, 1), colour))
         except GancliError:  # unreadable, or too large to decode
             results.append((None, False))

@@ -155,40 +155,73 @@ def expand_image_paths(items: list[str]) -> list[Path]:
 
 
 MAX_INPUT_PIXELS = 250_000_000  # larger images are refused before decoding (Pillow's own bomb check is a warning at 89 MP)
+MAX_DECODED_BYTES = 768 * 2**20  # and so is any whose decoded pixels alone would take more (Pillow keeps RGB as 4 bytes)
+REDUCE_FROM = 64 * 2**20  # decoded images larger than this are reduced first when only a small version is wanted
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def decoded_bytes(img) -> int:
+    """What Pillow will hold for the decoded image, from its header: 1 byte a pixel for 1, L and P, 2 for 16-bit, else 4."""
+    per_pixel = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4
+    return img.width * img.height * per_pixel
 
 
 @contextlib.contextmanager
 def open_image(path: Path):
-    """A Pillow image of `path`, its pixel count checked before decoding; unreadable files raise GancliError."""
+    """A Pillow image of `path`, its size checked from the header before decoding; unreadable files raise GancliError."""
     from PIL import Image, UnidentifiedImageError
+
+    from gancli.files import printable
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # gancli checks the size itself, below
+            warnings.simplefilter("ignore")  # Pillow's warnings (bombs, palettes, EXIF) are ours to judge, not the user's to read
             with Image.open(path) as img:
-                if img.width * img.height > MAX_INPUT_PIXELS:
-                    raise UsageError(f"'{path}' is {img.width}x{img.height} pixels, over gancli's limit of {MAX_INPUT_PIXELS // 1_000_000} megapixels; shrink it first.")
+                if img.width * img.height > MAX_INPUT_PIXELS or decoded_bytes(img) > MAX_DECODED_BYTES:
+                    raise UsageError(f"'{printable(path)}' is {img.width}x{img.height} pixels ({img.mode}), over gancli's limit of "
+                                     f"{MAX_DECODED_BYTES // 2**20} MB decoded ({MAX_INPUT_PIXELS // 1_000_000} megapixels at most); shrink it first.")  # fmt: skip
                 yield img
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
-        raise GancliError(f"Cannot read image '{path}' ({exc}); remove it or pass other files.") from exc
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError, EOFError) as exc:
+        raise GancliError(f"Cannot read image '{printable(path)}' ({exc}); remove it or pass other files.") from exc
 
 
-def as_8bit(img, mode: str | None = None):
+def as_8bit(img, mode: str | None = None, fit: int | None = None):
     """An opened image as 8-bit L (greyscale) or RGB, upright by its EXIF orientation.
 
     16-bit greyscale (I;16, I) is scaled to 8 bits rather than clipped (it would otherwise be almost all white).
+    `fit`: a large image (over REDUCE_FROM decoded) over twice that side is first reduced by a whole factor (box
+    filter) to at least `fit`, so the full-size pixels are held once, never copied. No step copies an image it
+    need not: memory holds the decoded image and at most one smaller one.
     """
     import numpy as np
     from PIL import Image, ImageOps
 
-    img = ImageOps.exif_transpose(img)
-    mode = mode or ("L" if img.mode in GREY_MODES else "RGB")
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        top = 1.0 if img.mode == "F" and values.max(initial=0) <= 1 else 65535.0 if values.max(initial=0) > 255 else 255.0
-        img = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    return img.convert(mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        orientation = img.getexif().get(0x0112, 1)
+        img.load()
+        mode = mode or ("L" if img.mode in GREY_MODES else "RGB")
+        if img.mode in _WIDE_MODES:
+            img = Image.fromarray(_scaled_to_8bit(img), "L")
+        if fit and decoded_bytes(img) > REDUCE_FROM and min(img.size) >= 2 * fit and img.mode in ("L", "LA", "RGB", "RGBA"):
+            img = img.reduce(min(img.size) // fit)
+        if orientation not in (None, 1):
+            img = ImageOps.exif_transpose(img)
+        return img if img.mode == mode else img.convert(mode)
+
+
+def _scaled_to_8bit(img, rows: int = 512):
+    """A 16-bit or 32-bit greyscale image as uint8 (H, W), scaled to its range (65535, 255 or 1.0), a band of rows at a time."""
+    import numpy as np
+
+    top_value = img.getextrema()[1]
+    top = 1.0 if img.mode == "F" and top_value <= 1 else 65535.0 if top_value > 255 else 255.0
+    out = np.empty((img.height, img.width), dtype=np.uint8)
+    for start in range(0, img.height, rows):
+        band = np.asarray(img.crop((0, start, img.width, min(img.height, start + rows))), dtype=np.float64)
+        out[start : start + len(band)] = np.clip(band / top * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _glob(pattern: str) -> list[Path]:
@@ -236,7 +269,7 @@ def grid_of_files(paths: list[Path], out: Path, nrow: int | None = None, padding
     grid = Grid(len(paths), (1 if mode == "L" else 3, cell[1], cell[0]), nrow, padding)
     for path in paths:
         with open_image(path) as img:
-            picture = as_8bit(img, mode)
+            picture = as_8bit(img, mode, fit=max(cell))
         if picture.size != cell:
             picture = picture.resize(cell, Image.Resampling.BICUBIC, reducing_gap=3.0)
         grid.add(from_pil(picture).unsqueeze(0))

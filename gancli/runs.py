@@ -126,6 +126,12 @@ class RunLock:
         self.file.flush()
         return self
 
+    def check_free(self) -> None:
+        """Refuse now, in one line, when another training holds the lock (the folder may not exist yet)."""
+        if self.path.parent.is_dir() and self.path.is_file():
+            with self:
+                pass
+
     def __exit__(self, *exc) -> None:
         if self.file is not None:
             self.file.close()  # releases the lock; the file stays (removing it would race a waiting run)

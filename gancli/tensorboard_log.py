@@ -20,6 +20,25 @@ def tag(stat) -> str:
     return f"{group}/{stat.name}"
 
 
+def check_folder(run_dir: Path) -> None:
+    """Refuse, before training, a RUN/tensorboard that is a link (events would land outside the run), a file, or unwritable."""
+    import os
+    import tempfile
+
+    from gancli.files import refuse_links
+
+    folder = Path(run_dir) / FOLDER
+    refuse_links([folder])
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UsageError(f"'{folder}' is a file, not a folder; move it away so --tensorboard can write its events there.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--tensorboard cannot write to '{folder}' ({exc.strerror or exc}); make it writable or drop --tensorboard.") from exc
+
+
 class TensorBoardLog:
     def __init__(self, inner):
         try:
@@ -33,6 +52,7 @@ class TensorBoardLog:
         self.tags = {s.name: tag(s) for s in plan.stats} | {"images_per_s": "speed/images_per_s"}
         # A resumed run: events a crashed session wrote after the checkpoint's step are hidden.
         purge = plan.start_step + 1 if plan.start_step else None
+        check_folder(plan.run_dir)
         self.writer = self.writer_class(str(Path(plan.run_dir) / FOLDER), purge_step=purge)
 
     def update(self, progress) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from gancli import checkpoints, distributed
 from gancli.config import SHORT_RUN_STEPS, TrainConfig, fit_to_data, training_length
-from gancli.data import load_dataset
+from gancli.data import check_resumed_folder, is_named_dataset, load_dataset
 from gancli.device import compiler, resolve_device
 from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import check_model_size, get_architecture
@@ -67,6 +67,8 @@ def train(
     if cluster.distributed and arch.task != "gan":
         raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
     budget = default_budget(dev) if memory_budget is None else memory_budget
+    if resume is not None and not is_named_dataset(config.dataset):
+        check_resumed_folder(Path(config.dataset), tuple(config.class_names))  # before decoding a folder a file named
     dataset = load_dataset(config.dataset, config.image_size, Path(config.data_dir) if config.data_dir else None, memory_budget=budget)
     config, data_notices = fit_to_data(config, dataset, resumed=resume is not None)
     notices = [*notices, *data_notices]

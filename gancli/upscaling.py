@@ -158,11 +158,12 @@ def upscale_files(paths: list[Path], outputs: list[Path], scale: int, upscaler: 
 
     `advance` is told the input pixels of every tile done (classical filters: of every image).
     """
-    from gancli.images import load_image, save_each
+    from gancli.images import image_size, load_image, save_each
 
     for path, output in zip(paths, outputs):
+        width, height = image_size(path)
+        check_output_size(height, width, scale)  # from the header: refused before a pixel is decoded
         image = load_image(path)
-        check_output_size(image.shape[-2], image.shape[-1], scale)
         if upscaler is not None:
             result = upscale_image(upscaler, channels, image, passes, model_scale, device, advance)
         else:
