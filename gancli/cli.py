@@ -122,6 +122,7 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option(min=1, help="Steps between kept periodic checkpoints (default: 1000).", show_default=False, rich_help_panel=OUTPUT)] = None,
     keep: Annotated[Optional[int], typer.Option(min=1, help="Keep only the newest K periodic checkpoints (default: all).", show_default=False, rich_help_panel=OUTPUT)] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard/--no-tensorboard", help="Also log every metrics row and sample grid to RUN/tensorboard/ (needs: pip install tensorboard).", rich_help_panel=OUTPUT)] = False,
+    threads: Annotated[Optional[int], typer.Option(min=1, max=1024, metavar="N", help="PyTorch CPU threads (default: the usable CPUs less the load at start; the same bytes need the same N).", show_default=False, rich_help_panel=TRAINING)] = None,
     force: Annotated[bool, typer.Option("--force", help="Start more --processes than this machine has GPUs or usable CPUs.", rich_help_panel=TRAINING)] = False,
 ) -> None:
     """Train a GAN (or an upscaler, or the dataset classifier); writes checkpoints, sample grids and metrics.csv.
@@ -148,7 +149,8 @@ def train(
         check_folder(run_dir)
     budget = parse_size(memory_budget) if memory_budget is not None else None
     with _training_reporter(tensorboard) as reporter:
-        result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices, memory_budget=budget)
+        result = training.train(config, run_dir, device.value, reporter, checkpoint, compile, time_limit * 60 if time_limit else None, notices=notices,
+                                memory_budget=budget, threads=threads)  # fmt: skip
     _report_training(result, config, time_limit)
 
 
@@ -182,22 +184,35 @@ def _report_training(result, config, time_limit: float | None) -> None:
     run_dir = result.run_dir
     if result.last_row:
         over = f"mean of the last {result.row_steps} steps" if result.row_steps > 1 else "last step"
-        typer.echo(f"Trained to step {result.step}/{result.total_steps} in {result.seconds:.1f} s; {over}: {format_stats(result.last_row, result.stats)}")
-    typer.echo(f"Checkpoint: {result.checkpoint}")
+        took = (f"{result.seconds:.1f} s of training ({result.seconds - result.seconds_before:.1f} s in this session)" if result.seconds_before
+                else f"{result.seconds:.1f} s")  # fmt: skip
+        _say(f"Trained to step {result.step}/{result.total_steps} in {took}; {over}: {format_stats(result.last_row, result.stats)}")
+    _say(f"Checkpoint: {result.checkpoint}")
     if result.last_sample:
-        typer.echo(f"Samples:    {result.last_sample.parent}/ (latest {result.last_sample.name})")
-    typer.echo(f"Metrics:    {Run(run_dir).metrics}")
+        _say(f"Samples:    {result.last_sample.parent}/ (latest {result.last_sample.name})")
+    _say(f"Metrics:    {Run(run_dir).metrics}")
     if result.time_limited:
-        typer.echo(f"Stopped at the --time-limit of {time_limit:g} min, at step {result.step} of {result.total_steps}. Continue with: gancli train --resume {run_dir}")
+        _say(f"Stopped at the --time-limit of {time_limit:g} min, at step {result.step} of {result.total_steps}. Continue with: gancli train --resume {run_dir}")
     if result.interrupted:
-        typer.echo(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
+        _say(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
         raise typer.Exit(exit_code)
     next_steps = {
         "classifier": f"gancli eval RUN --classifier {run_dir}   (RUN: a generator trained on {config.dataset})",
         "upscaler": f"gancli upscale IMAGES... --model {run_dir} --outdir upscaled/   (or --benchmark {config.dataset})",
         "generator": f"gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png",
     }
-    typer.echo(f"Next:       {next_steps[result.kind]}")
+    _say(f"Next:       {next_steps[result.kind]}")
+
+
+def _say(line: str) -> None:
+    """A result line on stdout: in a terminal, wrapped at spaces to its width (never mid-word or mid-number)."""
+    import shutil
+    import textwrap
+
+    if sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+        line = textwrap.fill(line, width=max(40, width - 1), subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    typer.echo(line)
 
 
 @app.command()
@@ -408,6 +423,7 @@ def evaluate(
     n: Annotated[int, typer.Option("--n", "-n", min=10, max=1_000_000, help="Images to generate and compare with as many real ones.")] = 10_000,
     extractor: Annotated[Extractor, typer.Option(help="Feature space: gancli's dataset classifier (offline) or Inception-v3.")] = Extractor.classifier,
     classifier: Annotated[Optional[Path], typer.Option(help="Classifier run or checkpoint (default: the most accurate one under runs/ trained on the same data).", show_default=False)] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, max=1024, metavar="N", help="PyTorch CPU threads (default: the usable CPUs less the load at start; the same bytes need the same N).", show_default=False, rich_help_panel=TRAINING)] = None,
     force: Annotated[bool, typer.Option("--force", help="Score with a classifier below the accuracy that makes scores meaningful (80% held out).")] = False,
     inception_weights: Annotated[Optional[Path], typer.Option(help="torchvision's inception_v3_google-0cc3c7bd.pth (default: the torch hub cache).", show_default=False)] = None,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the generated images.")] = 0,
@@ -656,9 +672,11 @@ def run(argv: list[str] | None = None) -> int:
     except click_errors.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "gancli"
         if _first_rank():
-            print(f"Error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+            print(f"Error: {_did_you_mean(exc.format_message())} (see '{command} --help')", file=sys.stderr)
         return 2
-    except (typer.Abort, getattr(click_errors, "Abort", typer.Abort), KeyboardInterrupt):
+    except (typer.Abort, getattr(click_errors, "Abort", typer.Abort), KeyboardInterrupt) as exc:
+        if isinstance(exc.__context__, EOFError) and not isinstance(exc, KeyboardInterrupt):  # click turns EOFError into Abort
+            return _bug(exc.__context__, debug)
         print("Interrupted.", file=sys.stderr)
         return 130
     except GancliError as exc:
@@ -670,15 +688,34 @@ def run(argv: list[str] | None = None) -> int:
         print(f"Error: {rank}{exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # unexpected: a bug, said in one line with where the traceback went
-        if debug:
-            raise
-        from gancli.errors import save_traceback
+        return _bug(exc, debug)
 
-        where = save_traceback(exc)
-        how = f"the full traceback is in {where}" if where else "run again with --debug to see the traceback"
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        print(f"Error: unexpected {type(exc).__name__} ({first}); this is a bug in gancli: {how}.", file=sys.stderr)
-        return 1
+
+def _bug(exc: BaseException, debug: bool) -> int:
+    if debug:
+        raise exc
+    from gancli.errors import save_traceback
+    from gancli.files import printable
+
+    where = save_traceback(exc)
+    how = f"the full traceback is in {where}" if where else "run again with --debug to see the traceback"
+    first = printable((str(exc).strip().splitlines() or [""])[0][:200])
+    print(f"Error: unexpected {type(exc).__name__} ({first}); this is a bug in gancli: {how}.", file=sys.stderr)
+    return 1
+
+
+def _did_you_mean(message: str) -> str:
+    """Click's "'dcgann' is not one of 'gan', 'dcgan', ..." with the nearest choice named."""
+    import difflib
+    import re
+
+    message = message.replace("Value error, ", "")
+    match = re.search(r"'([^']*)' is not one of (.*)", message)
+    if match:
+        close = difflib.get_close_matches(match.group(1).lower(), re.findall(r"'([^']*)'", match.group(2)), n=1, cutoff=0.6)
+        if close:
+            message = message.rstrip(".") + f"; did you mean '{close[0]}'?"
+    return message
 
 
 _ARGV: list[str] = []  # the command line being run: train --processes starts it again in each process

@@ -171,7 +171,11 @@ def plan_training(options: dict, given: set[str]):
     from gancli.images import check_writable
     from gancli.recipes import apply_recipe
 
+    from gancli.data import dataset_name
+
     o = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    if o.get("dataset") is not None:
+        o["dataset"] = dataset_name(o["dataset"])  # MNIST is mnist
     trust_data_dir(o["data_dir"])  # typed by the user: downloads may go there
     o, given, recipe_notices = apply_recipe(o.get("recipe"), o, given)
     _check_ranges(o)

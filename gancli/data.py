@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -110,6 +111,12 @@ def is_named_dataset(dataset: str) -> bool:
 
 def native_image_size(dataset: str) -> int:
     return NAMED_DATASETS[dataset].image_size if dataset in NAMED_DATASETS else FOLDER_DEFAULT_IMAGE_SIZE
+
+
+def dataset_name(dataset: str) -> str:
+    """A named dataset in any case ('MNIST' -> 'mnist'), unless a folder of that name is there; else unchanged."""
+    lowered = dataset.lower()
+    return lowered if lowered in NAMED_DATASETS and dataset not in NAMED_DATASETS and not Path(dataset).is_dir() else dataset
 
 
 def check_dataset(dataset: str) -> None:
@@ -280,9 +287,12 @@ def read_idx(path: Path | None) -> torch.Tensor:
         if zero != 0 or dtype != 0x08:
             raise ValueError("not a uint8 IDX file")
         shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-        return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).view(*shape)
-    except (OSError, ValueError, struct.error, RuntimeError) as exc:
-        raise GancliError(f"Cannot read IDX file '{path}': {exc}; download it again.") from exc
+        body = data[4 + 4 * ndim :]
+        if len(body) != math.prod(shape):
+            raise ValueError(f"it holds {len(body):,} bytes of data where its header says {math.prod(shape):,} (truncated?)")
+        return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*shape)
+    except (OSError, ValueError, struct.error, RuntimeError, EOFError, TypeError) as exc:  # EOFError: a truncated .gz
+        raise GancliError(f"Cannot read IDX file '{path}': {exc or 'it ends early (truncated)'}; download it again.") from exc
 
 
 # --- image folders ---------------------------------------------------------------------------
@@ -336,7 +346,7 @@ def load_image_folder(folder: Path, image_size: int, memory_budget: int | None =
 
     paths = list_images(folder)
     if not paths:
-        raise GancliError(f"No images found in '{folder}' (looked for {', '.join(IMAGE_EXTENSIONS)}).")
+        raise UsageError(f"No images found in '{folder}' (looked for {', '.join(IMAGE_EXTENSIONS)}).")
     decoded = decoded_folder(folder, paths, image_size)
     budget = default_budget(torch.device("cpu")) if memory_budget is None else memory_budget
     mapped = decoded.images.nbytes > budget

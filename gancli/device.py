@@ -72,3 +72,26 @@ def compiler():
         # stride assertion in the compiled backward. The modules' layout is gancli's choice (see training.py).
         inductor.layout_optimization = False
     return lambda module: torch.compile(module, backend=backend)
+
+
+def cpu_threads(requested: int | None = None) -> tuple[int, str]:
+    """(PyTorch threads for this process, why): --threads, else OMP_NUM_THREADS, else the usable CPUs less the load.
+
+    On a busy machine PyTorch's default (every core) makes its threads wait on each other: at load 4.5 on
+    2 cores, 150 steps took 32-42 s with 2 threads and 8-9 s with 1 (benchmarks/threads.py).
+    """
+    import os
+
+    from gancli.distributed import usable_cpus
+
+    cpus = usable_cpus()
+    if requested is not None:
+        return requested, "--threads"
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"]), "OMP_NUM_THREADS"
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cpus, "the usable CPUs"
+    free = max(1, min(cpus, round(cpus - load)))
+    return free, ("the usable CPUs" if free == cpus else f"{cpus} usable CPUs less the load of {load:.1f}")

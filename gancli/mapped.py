@@ -26,9 +26,9 @@ _UNITS = {"": 2**30, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 def parse_size(text: str) -> int:
     """'8G', '500M', '1.5g', '2GB' or a bare number of GiB, in bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    match = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{0,15})?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
     if not match:
-        raise UsageError(f"--memory-budget '{text}' is not a size; write it like 8G, 500M or 0.5G.")
+        raise UsageError(f"--memory-budget '{text[:40]}' is not a size; write it like 8G, 500M or 0.5G.")
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 

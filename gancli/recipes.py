@@ -16,6 +16,7 @@ class Recipe:
     summary: str  # one line, shown in `gancli train --help`
     values: tuple[tuple[str, object], ...]  # `gancli train` option names (parameter spelling) and values
     archs: tuple[str, ...]  # architectures it was measured on
+    instead: dict | None = None  # arch -> the recipe to use there (measured worse with this one)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -26,7 +27,7 @@ RECIPES: dict[str, Recipe] = {
         # default widths at 2e-4 reach FID 647 in the same time. See README.md, "Recipes".
         Recipe("quick", "a first look in about a minute on a CPU: small G and D, high learning rates, EMA, 1,500 steps",
                (("generator_width", 16), ("discriminator_width", 16), ("lr_g", 3e-3), ("lr_d", 3e-3), ("ema", True), ("steps", 1500)),
-               archs=("dcgan", "cdcgan")),
+               archs=("dcgan",), instead={"cdcgan": "small-fast"}),
         # benchmarks/quality.py, Fashion-MNIST, 10 CPU-minutes, seeds 0 and 1: FID 10.2 / 10.1 against the
         # default's 33.0 / 36.0 (about 3x the steps: 11,530 / 12,721 vs 4,426 / 4,007). The length is yours: --epochs, --steps or --time-limit.
         Recipe("small-fast", "the best measured in 10 CPU-minutes: G and D of width 32, learning rates 2e-3, EMA",
@@ -44,7 +45,9 @@ def apply_recipe(name: str | None, options: dict, given: set[str]) -> tuple[dict
     if options["resume"] is not None:
         raise UsageError(f"--recipe {name} is for new runs; a resumed run keeps its own settings. Drop --recipe.")
     if options["arch"] not in recipe.archs:
-        raise UsageError(f"--recipe {name} is for --arch {' or '.join(recipe.archs)}, not {options['arch']}; drop it or change --arch.")
+        other = (recipe.instead or {}).get(options["arch"])
+        hint = f"use --recipe {other} with {options['arch']}" if other else "drop it or change --arch"
+        raise UsageError(f"--recipe {name} is for --arch {' or '.join(recipe.archs)}, not {options['arch']}; {hint}.")
     length = {"epochs", "steps"} & given  # the user's own length replaces the recipe's
     values = {k: v for k, v in recipe.values if k not in given and not (k in ("epochs", "steps") and length)}
     shown = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v:g}" if isinstance(v, float) else f" {v}") for k, v in values.items())

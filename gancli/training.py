@@ -17,7 +17,7 @@ import torch
 from gancli import checkpoints, distributed
 from gancli.config import SHORT_RUN_STEPS, TrainConfig, fit_to_data, training_length
 from gancli.data import check_resumed_folder, is_named_dataset, load_dataset
-from gancli.device import compiler, resolve_device
+from gancli.device import compiler, cpu_threads, resolve_device
 from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import check_model_size, get_architecture
 from gancli.files import refuse_links, remove_orphans, write_text
@@ -52,6 +52,7 @@ def train(
     clock=time.perf_counter,
     notices: list[str] = (),
     memory_budget: int | None = None,
+    threads: int | None = None,
 ) -> TrainingResult:
     """Train (or, given `resume`, continue) a run in `run_dir`; returns where things were written.
 
@@ -63,6 +64,9 @@ def train(
     cluster = distributed.cluster_from_env()
     reporter = reporter if reporter is not None and cluster.is_main else SilentReporter()
     dev = resolve_device(device)
+    count, why = cpu_threads(threads)
+    torch.set_num_threads(count)  # the same bytes need the same count: float sums are split by thread
+    thread_text = f"{count} CPU thread{'s' if count != 1 else ''} ({why})"
     arch = get_architecture(config.arch)
     if cluster.distributed and arch.task != "gan":
         raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
@@ -90,6 +94,7 @@ def train(
         torch.manual_seed(config.seed)  # model initialisation, the same on every rank
         task = make_task(config, dataset, dev)
         loop = Loop(config, Run(Path(run_dir)), task, dev, cluster, notices + task.notices, dataset.description, dataset.fingerprint)
+        loop.thread_text = thread_text
         result = loop.run(reporter, resume, compile, time_limit, clock)
         distributed.finish(cluster)  # ranks leave together: rank 0 may still be writing files
         return result
@@ -103,6 +108,7 @@ class Loop:
     def __init__(self, config, run: Run, task, dev, cluster, notices: list[str], data_description: str, data_fingerprint: str = ""):
         self.config, self.run_files, self.task, self.dev, self.cluster = config, run, task, dev, cluster
         self.notices, self.data_description, self.data_fingerprint = notices, data_description, data_fingerprint
+        self.thread_text = ""
         self.writes = cluster.is_main
         self.images_per_step = config.batch_size * cluster.world_size
         if self.images_per_step > task.train_count:
@@ -154,10 +160,11 @@ class Loop:
     def _run(self, reporter: Reporter, resume, start_step: int, seconds_before: float, stats, time_limit, clock) -> None:
         config, cluster, files = self.config, self.cluster, self.run_files
         device_text = str(self.dev) if not cluster.distributed else f"{self.dev.type} x {cluster.world_size} processes (DDP)"
+        device_text += f", {self.thread_text}" if self.dev.type == "cpu" else ""
         reporter.start(TrainingPlan(config, files.root, device_text, self.data_description, self.notices, start_step, self.total_steps,
                                     self.steps_per_epoch, cluster.world_size, stats, time_limit))  # fmt: skip
         kind = get_architecture(config.arch).kind
-        self.result = TrainingResult(files.root, files.last, start_step, self.total_steps, seconds_before, kind, stats)
+        self.result = TrainingResult(files.root, files.last, start_step, self.total_steps, seconds_before, kind, stats, seconds_before=seconds_before)
         self.best = self._best_so_far() if resume is not None and self.writes else -math.inf
         self.last_good = files.last if resume is not None and files.last.is_file() else None  # what a failure leaves intact
         self.reporter = reporter

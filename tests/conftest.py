@@ -15,6 +15,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)  # one worker per core: two threads each would spin against each other
+    os.environ["OMP_NUM_THREADS"] = "1"  # and gancli train's own choice (gancli.device.cpu_threads) follows it
 
 
 @pytest.fixture(autouse=True)

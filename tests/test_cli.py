@@ -166,7 +166,7 @@ def test_corrupt_checkpoint_and_existing_run(cli, isolated, trained_run, image_f
     assert result.code == 2 and "already holds a run" in result.err
     (isolated / "empty").mkdir()
     result = cli("train", "empty")
-    assert result.code == 1 and "No images found in 'empty'" in result.err
+    assert result.code == 2 and "No images found in 'empty'" in result.err  # a usage error, as from data and grid
 
 
 def test_unwritable_output_is_one_line(cli, trained_run, isolated):

@@ -80,7 +80,7 @@ def test_interpolation_endpoints_are_the_seeds_images(cli, trained_run, tmp_path
     assert grid.shape[1:] == (2 * 30 + 2, 8 * 30 + 2)  # 2 rows (segments) of 8
     assert Image.open(tmp_path / "walk.gif").n_frames >= 16
     for seed, (row, col) in ((1, (0, 0)), (2, (0, 7)), (2, (1, 0)), (3, (1, 7))):
-        assert cli("sample", "--checkpoint", trained_run, "--seeds", seed, "--out-dir", tmp_path / "s").code == 0
+        assert cli("sample", "--checkpoint", trained_run, "--seeds", seed, "--out-dir", tmp_path / "s", "--overwrite").code == 0  # seed 2 twice
         single = pixels(tmp_path / "s" / f"seed{seed:04d}.png")
         assert torch.equal(cell(grid, row, col)[0], single[0]), (seed, row, col)
     assert not torch.equal(cell(grid, 0, 3), cell(grid, 0, 4))  # the path moves

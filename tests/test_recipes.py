@@ -151,7 +151,7 @@ def test_named_recipe_sets_what_the_user_did_not(cli, isolated):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--arch", "srcnn"], "--recipe quick is for --arch dcgan or cdcgan, not srcnn"),
+    (["--arch", "srcnn"], "--recipe quick is for --arch dcgan, not srcnn"),
     (["--resume", "nowhere"], "--recipe quick is for new runs"),
 ])  # fmt: skip
 def test_named_recipe_refuses_what_it_was_not_measured_on(cli, args, message):
