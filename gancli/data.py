@@ -308,7 +308,7 @@ def list_images(folder: Path) -> list[Path]:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+                    elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and _is_file(entry):
                         found.append(entry.path)
         except PermissionError:
             continue  # an unreadable sub-folder holds nothing to train on
@@ -329,6 +329,14 @@ def check_resumed_folder(folder: Path, class_names: tuple[str, ...]) -> None:
         want = f"{len(class_names)} classes" if class_names else "no classes"
         raise GancliError(f"The folder '{printable(folder)}' does not hold the run's data ({want} in the checkpoint; "
                           f"{len(found)} class folders and {len(paths):,} images there); restore the data or start a new run.")  # fmt: skip
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """A file, or a name that cannot be followed (a link loop): listed, so that decoding reports it as unreadable."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
 
 
 def load_image_folder(folder: Path, image_size: int, memory_budget: int | None = None) -> ImageDataset:

@@ -57,6 +57,7 @@ class ClassifierExtractor:
         self._describe("")
 
     def _describe(self, how: str) -> None:
+        self.how = how
         measured = f", {100 * self.accuracy:.1f}% held-out accuracy{how}" if self.accuracy is not None else ", held-out accuracy unknown"
         self.identity = f"gancli classifier ({self.config.dataset}{measured}; {self.path}, sha256 {self.digest})"
 
@@ -190,7 +191,7 @@ def accuracy_problem(extractor: ClassifierExtractor, dataset: str) -> str | None
     accuracy = extractor.accuracy
     if accuracy is not None and accuracy >= MIN_CLASSIFIER_ACCURACY:
         return None
-    measured = "unknown" if accuracy is None else f"{100 * accuracy:.1f}%"
+    measured = ("unknown" if accuracy is None else f"{100 * accuracy:.1f}%") + getattr(extractor, "how", "")
     return (
         f"The classifier '{extractor.path}' has held-out accuracy {measured}, below the {100 * MIN_CLASSIFIER_ACCURACY:.0f}% "
         f"that makes its scores meaningful; train a better one with 'gancli train {dataset} --arch classifier --epochs 2'"
