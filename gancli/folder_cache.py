@@ -117,8 +117,9 @@ def decoded_folder(folder: Path, paths: list[Path], image_size: int, workers: in
 def _decode_lock(where: Path):
     import fcntl
 
-    lock = where.parent / f".{where.name}.lock"
+    lock = where.parent.parent / "locks" / f"{where.name}.lock"  # beside data/, so data/ holds only caches
     try:
+        lock.parent.mkdir(exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
         raise GancliError(f"Cannot use the lock file '{lock}' ({exc.strerror or exc}); remove it (it must be a plain file) and run again.") from exc
