@@ -261,12 +261,11 @@ def sample(
     seed = random.randrange(2**31) if seed is None else seed
     existing = _existing_policy(overwrite, skip_existing, out_dir)
     check_writable(out_dir if out_dir is not None else out.parent)
-    total = (per_class * config.num_classes if per_class is not None else len(seed_list) * (config.num_classes if class_index == ALL else 1)
-             if seed_list is not None else (n or 8) * config.num_classes if class_index == ALL else n or 64)  # fmt: skip
+    total = sampling.image_count(config, n, class_index, seed_list, per_class)
     if out_dir is None:
         check_output(out)
     else:
-        remove_orphans(out_dir)  # the temporary files of an export that was killed
+        remove_orphans(out_dir, depth=1)  # the temporary files of an export that was killed (class folders are one down)
         check_room(out_dir, total, sampling.file_bytes(config, generator))
     started = time.perf_counter()
     from gancli.progress import work
@@ -534,7 +533,7 @@ def upscale(
     refuse_overwriting_inputs(outputs, paths)
     refuse_shared_outputs(outputs, paths)
     check_writable(out)
-    remove_orphans(out)  # the temporary files of an upscale that was killed
+    remove_orphans(out, depth=0)  # the temporary files of an upscale that was killed
     found = sorted(existing_names(out) & {o.name for o in outputs})
     refuse_existing(out, found, existing)
     if existing == "skip":

@@ -117,8 +117,9 @@ def write_text(path: Path, text: str, what: str = "--out") -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text), what)
 
 
-def remove_orphans(folder: Path, legacy: bool = False) -> int:
-    """Delete temporary files and folders that a killed gancli left in `folder` (and its sub-folders); how many.
+def remove_orphans(folder: Path, legacy: bool = False, depth: int | None = None) -> int:
+    """Delete temporary files and folders that a killed gancli left in `folder` (and its sub-folders, `depth`
+    levels down; None: all); how many.
 
     Only gancli's own names count, and only when the process named in them has ended (a running
     gancli's temporaries stay). `legacy`: also the PID-less names of older gancli versions (run folders).
@@ -129,8 +130,14 @@ def remove_orphans(folder: Path, legacy: bool = False) -> int:
     folder = Path(folder)
     if not folder.is_dir() or folder.is_symlink():
         return 0
+    top = len(folder.parts)
     for dirpath, dirnames, filenames in os.walk(folder):
-        for name in [*filenames, *dirnames]:
+        if depth is not None and len(Path(dirpath).parts) - top >= depth:
+            dirnames_below = list(dirnames)
+            dirnames[:] = []  # a user's folder: look no deeper than gancli writes
+        else:
+            dirnames_below = dirnames
+        for name in [*filenames, *dirnames_below]:
             match = _TEMP_NAME.match(name)
             target = Path(dirpath) / name
             if not (match and not _alive(int(match.group(1)))) and not (legacy and _LEGACY_TEMP.match(name) and target.is_file()):
@@ -140,7 +147,8 @@ def remove_orphans(folder: Path, legacy: bool = False) -> int:
                     continue
                 if target.is_dir():
                     shutil.rmtree(target)
-                    dirnames.remove(name)
+                    if name in dirnames:
+                        dirnames.remove(name)
                 else:
                     target.unlink()
                 removed += 1

@@ -104,13 +104,29 @@ def decoded_folder(folder: Path, paths: list[Path], image_size: int, workers: in
     except OSError as exc:
         raise GancliError(f"Cannot create gancli's cache folder '{where.parent}' ({exc.strerror or exc}); set GANCLI_CACHE_DIR to a folder you can write.") from exc
     with _decode_lock(where):  # one decoder per folder and size; the others wait, then read its result
-        remove_orphans(where.parent)  # temporary folders of decodes that were killed
+        remove_orphans(where.parent, depth=0)  # temporary folders of decodes that were killed
+        _remove_legacy_temporaries(where)
         cached, problem_now = _read(where, digest, image_size)
         if cached is not None:
             return cached
         built = _build(folder, paths, image_size, where, digest, workers)
     built.rebuilt = problem if problem and problem_now else None
     return built
+
+
+LEGACY_AGE_S = 86_400  # older gancli named its temporary folders without a PID: gone after a day, surely dead
+
+
+def _remove_legacy_temporaries(where: Path) -> None:
+    """`.NAME.XXXXXXXX` folders an older gancli's killed decode of this folder left (no PID to ask: by age)."""
+    import re
+    import time
+
+    pattern = re.compile(rf"^\.{re.escape(where.name)}\.[a-z0-9_]{{8}}$")
+    for entry in os.scandir(where.parent):
+        with contextlib.suppress(OSError):
+            if pattern.match(entry.name) and entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < time.time() - LEGACY_AGE_S:
+                shutil.rmtree(entry.path)
 
 
 @contextlib.contextmanager

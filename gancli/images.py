@@ -190,11 +190,10 @@ def as_8bit(img, mode: str | None = None, fit: int | None = None):
     """An opened image as 8-bit L (greyscale) or RGB, upright by its EXIF orientation.
 
     16-bit greyscale (I;16, I) is scaled to 8 bits rather than clipped (it would otherwise be almost all white).
-    `fit`: a large image (over REDUCE_FROM decoded) over twice that side is first reduced by a whole factor (box
-    filter) to at least `fit`, so the full-size pixels are held once, never copied. No step copies an image it
-    need not: memory holds the decoded image and at most one smaller one.
+    `fit`: a large image (over REDUCE_FROM decoded) over twice that side is converted and reduced by a whole
+    factor (box filter) to at least `fit` a band of rows at a time, so its full-size pixels are held once and
+    never copied or converted whole (a palette or RGBA image would otherwise take 4 bytes a pixel again).
     """
-    import numpy as np
     from PIL import Image, ImageOps
 
     with warnings.catch_warnings():
@@ -202,25 +201,52 @@ def as_8bit(img, mode: str | None = None, fit: int | None = None):
         orientation = img.getexif().get(0x0112, 1)
         img.load()
         mode = mode or ("L" if img.mode in GREY_MODES else "RGB")
-        if img.mode in _WIDE_MODES:
-            img = Image.fromarray(_scaled_to_8bit(img), "L")
-        if fit and decoded_bytes(img) > REDUCE_FROM and min(img.size) >= 2 * fit and img.mode in ("L", "LA", "RGB", "RGBA"):
-            img = img.reduce(min(img.size) // fit)
+        eight_bit = _eight_bit(img, mode)
+        if fit and decoded_bytes(img) > REDUCE_FROM and min(img.size) >= 2 * fit:
+            img = _reduced_in_bands(img, min(img.size) // fit, eight_bit)
+        else:
+            img = eight_bit(img)
         if orientation not in (None, 1):
             img = ImageOps.exif_transpose(img)
         return img if img.mode == mode else img.convert(mode)
+
+
+def _eight_bit(img, mode: str):
+    """A function taking (a piece of) `img` to 8 bits: L for 16- and 32-bit greyscale (scaled to the whole image's
+    range: 65535, 255 or 1.0), else `mode`."""
+    import numpy as np
+    from PIL import Image
+
+    if img.mode not in _WIDE_MODES:
+        return lambda part: part if part.mode == mode else part.convert(mode)
+    top_value = img.getextrema()[1]
+    top = 1.0 if img.mode == "F" and top_value <= 1 else 65535.0 if top_value > 255 else 255.0
+    return lambda part: Image.fromarray(np.clip(np.asarray(part, dtype=np.float64) / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def _reduced_in_bands(img, factor: int, convert, rows: int = 512):
+    """img converted, then reduced `factor` times (box filter), a band of whole blocks at a time: the same pixels as
+    convert(img).reduce(factor), with only a band held at full size."""
+    from PIL import Image
+
+    band_rows = max(1, rows // factor) * factor
+    out = None
+    for top in range(0, img.height, band_rows):
+        band = convert(img.crop((0, top, img.width, min(img.height, top + band_rows)))).reduce(factor)
+        out = out or Image.new(band.mode, (band.width, -(-img.height // factor)))
+        out.paste(band, (0, top // factor))
+    return out
 
 
 def _scaled_to_8bit(img, rows: int = 512):
     """A 16-bit or 32-bit greyscale image as uint8 (H, W), scaled to its range (65535, 255 or 1.0), a band of rows at a time."""
     import numpy as np
 
-    top_value = img.getextrema()[1]
-    top = 1.0 if img.mode == "F" and top_value <= 1 else 65535.0 if top_value > 255 else 255.0
+    convert = _eight_bit(img, "L")
     out = np.empty((img.height, img.width), dtype=np.uint8)
     for start in range(0, img.height, rows):
-        band = np.asarray(img.crop((0, start, img.width, min(img.height, start + rows))), dtype=np.float64)
-        out[start : start + len(band)] = np.clip(band / top * 255 + 0.5, 0, 255).astype(np.uint8)
+        band = convert(img.crop((0, start, img.width, min(img.height, start + rows))))
+        out[start : start + band.height] = np.asarray(band)
     return out
 
 

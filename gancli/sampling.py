@@ -121,6 +121,18 @@ class Tally:
     skipped: int = 0
 
 
+def image_count(config: TrainConfig, n: int | None, class_index, seeds: list[int] | None, per_class: int | None) -> int:
+    """How many images `gancli sample` makes: --per-class for each class, each seed (for each class with --label all),
+    or --n (default 64; with --label all, 8 per class)."""
+    from gancli.labels import ALL
+
+    if per_class is not None:
+        return per_class * config.num_classes
+    if seeds is not None:
+        return len(seeds) * (config.num_classes if class_index == ALL else 1)
+    return (n or 8) * config.num_classes if class_index == ALL else n or 64
+
+
 def file_bytes(config: TrainConfig, generator) -> int:
     """About the most one image file of this generator takes: its raw pixels (PNG rarely does better on samples) and headers."""
     side = config.image_size * getattr(generator, "scale", 1)

@@ -123,11 +123,14 @@ def test_orphans_of_a_killed_export_and_decode_are_removed_but_a_live_ones_stay(
     assert cli("data", image_folder, "--image-size", "16").code == 0
     root = isolated / "cache" / "data"
     stale = root / f".{cache_dir(isolated).name}.{dead}-abcd1234"
-    stale.mkdir()
-    (stale / "rgb.raw").write_bytes(b"x" * 1000)
+    legacy, recent = root / f".{cache_dir(isolated).name}.ab12cd34", root / f".{cache_dir(isolated).name}.ef56gh78"
+    for folder in (stale, legacy, recent):
+        folder.mkdir()
+        (folder / "rgb.raw").write_bytes(b"x" * 1000)
+    os.utime(legacy, (time.time() - 2 * 86_400,) * 2)  # an older gancli's, two days old: surely dead
     (image_folder / "circles" / "000.png").touch()  # changed: decoded again, which cleans up
     assert cli("data", image_folder, "--image-size", "16").code == 0
-    assert not stale.exists()
+    assert not stale.exists() and not legacy.exists() and recent.exists()
 
 
 @pytest.mark.slow  # a real SIGKILL mid-export, in a subprocess
@@ -398,6 +401,21 @@ def test_wide_images_are_refused_by_decoded_bytes_and_16_bit_ones_scaled_in_band
     assert np.array_equal(banded, np.clip(ramp / 65535.0 * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16"])
+def test_reducing_in_bands_gives_the_pixels_of_a_whole_image_reduce(mode):
+    from gancli import images
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (301, 277), dtype=np.uint8)
+    picture = {"RGB": lambda: Image.fromarray(rng.integers(0, 256, (301, 277, 3), dtype=np.uint8)),
+               "RGBA": lambda: Image.fromarray(rng.integers(0, 256, (301, 277, 4), dtype=np.uint8)),
+               "L": lambda: Image.fromarray(grey), "P": lambda: Image.fromarray(grey).convert("P"),
+               "I;16": lambda: Image.fromarray(grey.astype(np.uint16) * 257)}[mode]()  # fmt: skip
+    convert = images._eight_bit(picture, "L" if mode in ("L", "I;16") else "RGB")
+    banded = images._reduced_in_bands(picture, 6, convert, rows=40)  # bands of 36 rows, a partial block at the edges
+    assert np.array_equal(np.asarray(banded), np.asarray(convert(picture).reduce(6)))
+
+
 def test_walk_frames_stream_to_the_encoders_in_batches(cli, isolated, trained_run, monkeypatch):
     from gancli import sampling
 
@@ -458,6 +476,18 @@ def test_odd_file_names_and_link_loops_in_a_folder_are_skipped_in_one_line(cli, 
     result = cli("data", folder, "--image-size", "16")
     assert result.code == 0 and "Skipped 2 unreadable" in result.out, result.err
     assert cli("train", folder, "--steps", "2", "--image-size", "32", "--out", "r", "--batch-size", "4", "--device", "cpu").code == 0
+
+
+@pytest.mark.slow  # subprocesses: Python's own warning output, which pytest would catch in-process
+def test_pillows_warnings_do_not_reach_the_user(isolated):
+    picture = Image.new("P", (8, 8), 1)
+    picture.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    Path("pal/a").mkdir(parents=True)
+    for name in ("x", "y"):  # transparency as bytes: Pillow warns on every conversion
+        picture.save(f"pal/a/{name}.png", transparency=bytes([0, 128] + [255] * 254))
+    for args in (("grid", "pal/a/x.png", "--out", "g.png"), ("data", "pal", "--image-size", "8")):
+        done = subprocess.run([sys.executable, "-m", "gancli", *args], capture_output=True, text=True)  # pytest would catch warnings itself
+        assert done.returncode == 0 and done.stderr == "", (args, done.stderr)
 
 
 def test_a_lock_that_is_a_folder_and_a_huge_budget_are_one_line(cli, isolated):
