@@ -238,18 +238,6 @@ def _reduced_in_bands(img, factor: int, convert, rows: int = 512):
     return out
 
 
-def _scaled_to_8bit(img, rows: int = 512):
-    """A 16-bit or 32-bit greyscale image as uint8 (H, W), scaled to its range (65535, 255 or 1.0), a band of rows at a time."""
-    import numpy as np
-
-    convert = _eight_bit(img, "L")
-    out = np.empty((img.height, img.width), dtype=np.uint8)
-    for start in range(0, img.height, rows):
-        band = convert(img.crop((0, start, img.width, min(img.height, start + rows))))
-        out[start : start + band.height] = np.asarray(band)
-    return out
-
-
 def _glob(pattern: str) -> list[Path]:
     """Paths matching a glob pattern (** included) without following symbolic links to folders, which may loop."""
     parts = Path(pattern).parts
