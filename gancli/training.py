@@ -154,7 +154,7 @@ class Loop:
 
     def _saved(self) -> str:
         if self.last_good is None or not self.last_good.is_file():
-            return "No checkpoint was saved in this run."
+            return f"No checkpoint was saved in this run; the same command starts it again in '{self.run_files.root}'."
         return f"The last checkpoint saved is {self.last_good} (step {checkpoints.read_header(self.last_good).step}): gancli train --resume {self.run_files.root}"
 
     def _run(self, reporter: Reporter, resume, start_step: int, seconds_before: float, stats, time_limit, clock) -> None:
