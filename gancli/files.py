@@ -48,7 +48,8 @@ def check_output(path: Path, what: str = "--out") -> None:
         raise UsageError(f"Cannot write {what} '{path}' ({exc.strerror or exc}); choose another path.") from exc
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
-        raise UsageError(f"{what} '{path}' is {kind}; gancli writes only regular files. Give a file name, e.g. {what} out.png.")
+        example = {"--gif": "walk.gif", "--video": "walk.mp4"}.get(what, "out.png")
+        raise UsageError(f"{what} '{path}' is {kind}; gancli writes only regular files. Give a file name, e.g. {what} {example}.")
 
 
 def file_mode(path: Path) -> int:
