@@ -1,0 +1,78 @@
+"""gancli from Python (gancli.load, Model.sample/interpolate/upscale, save_grid, to_pil): the same bytes as the commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import gancli
+from gancli.errors import UsageError
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*/*.safetensors"))
+GENERATORS = [f for f in FIXTURES if f.stem in ("dcgan-ema", "cdcgan", "progan", "stylegan")]
+UPSCALERS = [f for f in FIXTURES if f.stem in ("srcnn", "upgan")]
+README = Path(__file__).parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("fixture", GENERATORS, ids=lambda f: f.stem)
+def test_sample_and_interpolate_write_the_bytes_the_commands_write(cli, isolated, fixture):
+    g = gancli.load(fixture)
+    assert cli("sample", "-c", fixture, "--seeds", "0-2", "--out", "a.png").code == 0
+    gancli.save_grid(g.sample(seeds=[0, 1, 2]), "b.png")
+    assert Path("a.png").read_bytes() == Path("b.png").read_bytes()
+    assert cli("sample", "-c", fixture, "--n", "10", "--seed", "3", "--out", "c.png").code == 0
+    gancli.save_grid(g.sample(n=10, seed=3), "d.png")
+    assert Path("c.png").read_bytes() == Path("d.png").read_bytes()
+    assert cli("interpolate", "1", "2", "3", "-c", fixture, "--frames", "4", "--out", "e.png").code == 0
+    gancli.save_grid(g.interpolate([1, 2, 3], frames=4), "f.png", nrow=4)
+    assert Path("e.png").read_bytes() == Path("f.png").read_bytes()
+
+
+def test_labels_and_truncation_as_the_commands_take_them(cli, isolated):
+    (cdcgan,) = [f for f in FIXTURES if f.stem == "cdcgan"]
+    assert cli("sample", "-c", cdcgan, "--label", "all", "--n", "2", "--seed", "1", "--out", "a.png").code == 0
+    gancli.save_grid(gancli.load(cdcgan).sample(n=2, seed=1, label="all"), "b.png", nrow=2)
+    assert Path("a.png").read_bytes() == Path("b.png").read_bytes()
+    (stylegan,) = [f for f in FIXTURES if f.stem == "stylegan"]
+    assert cli("sample", "-c", stylegan, "--seeds", "4", "--truncation", "0.5", "--out", "c.png").code == 0
+    g = gancli.load(stylegan)
+    gancli.save_grid(g.sample(seeds=[4], truncation=0.5), "d.png")
+    assert Path("c.png").read_bytes() == Path("d.png").read_bytes()
+    assert g.net.truncation == 1.0  # put back: the next sample is untruncated
+    with pytest.raises(UsageError, match="unconditional"):
+        g.sample(n=2, label=3)
+
+
+@pytest.mark.parametrize("fixture", UPSCALERS, ids=lambda f: f.stem)
+def test_upscale_gives_the_pixels_gancli_upscale_writes(cli, isolated, fixture):
+    picture = torch.randint(0, 256, (1, 12, 10), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    Image.fromarray(picture[0].numpy()).save("x.png")
+    assert cli("upscale", "x.png", "--model", fixture, "--outdir", "up").code == 0
+    big = gancli.load(fixture).upscale(picture)
+    assert torch.equal(big, torch.from_numpy(__import__("numpy").array(Image.open("up/x.png")))[None])
+
+
+def test_wrong_use_is_one_clear_error(isolated):
+    (dcgan,) = [f for f in FIXTURES if f.stem == "dcgan-ema"]
+    (srcnn,) = [f for f in FIXTURES if f.stem == "srcnn"]
+    (classifier,) = [f for f in FIXTURES if f.stem == "classifier"]
+    g = gancli.load(dcgan)
+    for call, message in ((lambda: g.sample(n=2, seeds=[1]), "not both"), (lambda: g.sample(seeds=[-1]), "not a whole number"),
+                          (lambda: g.interpolate([1]), "at least two"), (lambda: g.upscale(torch.zeros(1, 1, 4, 4, dtype=torch.uint8)), "needs an upscaler"),
+                          (lambda: gancli.load(srcnn).sample(), "needs a generator"), (lambda: gancli.load(classifier), "is a classifier"),
+                          (lambda: gancli.save_grid(torch.zeros(2, 2), "x.png"), "uint8 images")):  # fmt: skip
+        with pytest.raises(UsageError, match=message):
+            call()
+    assert gancli.to_pil(g.sample(n=4)).size == (2 * (28 + 2) + 2, 2 * (28 + 2) + 2)
+    assert "dcgan generator" in repr(g)
+
+
+def test_the_readme_python_block_runs_as_written(cli, isolated):
+    assert cli("train", "mnist", "--steps", "2", "--batch-size", "16", "--device", "cpu", "--outdir", "runs/digits").code == 0
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+    assert Image.open("grid.png").size[0] > 28
