@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision import datasets, transforms
 
-from gancli.data import BUNDLED_MNIST, read_idx_pair
+from gancli.data.datasets import BUNDLED_MNIST, read_idx_pair
 
 
 def digit_classifier(seed: int = 0, epochs: int = 3) -> tuple[nn.Module, float]:

@@ -83,10 +83,10 @@ def speeds(folder: Path, cache: Path, budget: int, steps: int, repeats: int) -> 
 
     os.environ["GANCLI_CACHE_DIR"] = str(cache)
     from gancli.config import TrainConfig
-    from gancli.data import load_dataset
-    from gancli.mapped import MappedImages
-    from gancli.tasks import make_task
-    from gancli.training import epoch_order
+    from gancli.data.datasets import load_dataset
+    from gancli.data.mapped import MappedImages
+    from gancli.train.tasks import make_task
+    from gancli.train.loop import epoch_order
 
     loops = {}
     for name, memory in (("resident", 2**62), ("file", budget)):
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
-    from gancli.mapped import format_size, parse_size
+    from gancli.data.mapped import format_size, parse_size
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="gancli-data-"))
     folder, small = work / "photos", work / "small"

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gancli.checkpoints import load_checkpoint
+from gancli.store.checkpoints import load_checkpoint
 from gancli.errors import GancliError
 
 FIRST_SAVE_TIMEOUT_S = 60

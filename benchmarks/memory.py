@@ -51,7 +51,7 @@ def upscale_flops(model_path: Path, side: int) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from gancli.loading import open_model
+    from gancli.use.loading import open_model
 
     model = open_model(model_path, "upscaler", "cpu")
     tile = torch.zeros(1, model.config.channels, 64, 64)

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import torch
 
-from gancli import training
+from gancli.train import loop as training
 from gancli.config import TrainConfig
-from gancli.evaluate import evaluate
-from gancli.features import ClassifierExtractor
-from gancli.runs import last_checkpoint_path
-from gancli.loading import open_model
-from gancli.progress import TrainingDisplay
+from gancli.evaluation.evaluate import evaluate
+from gancli.evaluation.features import ClassifierExtractor
+from gancli.store.runs import last_checkpoint_path
+from gancli.use.loading import open_model
+from gancli.cli.progress import TrainingDisplay
 
 RECIPES: dict[str, dict] = {
     "default": {},
@@ -74,8 +74,8 @@ def train_reference(dataset: str, seed: int, minutes: float):
     """The pytorch/examples dcgan loop on gancli's DCGAN 28x28: DataLoader (2 workers, shuffle) over per-sample
     transforms, plain Adam (lr 2e-4, betas 0.5/0.999), BCE on logits, batch 32. Its budget is wall time on a quiet
     machine: the DataLoader workers' CPU time is not this process's. Returns (generator, config, steps)."""
-    from gancli.config import fit_to_data
-    from gancli.data import load_dataset
+    from gancli.train.plan import fit_to_data
+    from gancli.data.datasets import load_dataset
     from gancli.models import build_discriminator, build_generator
 
     data = load_dataset(dataset, 28)

@@ -44,7 +44,7 @@ class Model:
             label: conditional models: a class name or index, or "all" (a row per class).
             truncation: style-based generators: pull styles towards the average (1: off).
         """
-        from gancli import sampling
+        from gancli.use import sampling
 
         self._need("generator", "sample")
         if seeds is not None and n is not None:
@@ -66,9 +66,9 @@ class Model:
 
         Conditional models hold `label` (default: the first class) or move through `labels`, one per seed.
         """
-        from gancli import sampling
-        from gancli.labels import parse_label
-        from gancli.latent import INTERPOLATORS
+        from gancli.use import sampling
+        from gancli.use.labels import parse_label
+        from gancli.use.latent import INTERPOLATORS
 
         self._need("generator", "interpolate")
         if len(seeds) < 2:
@@ -96,7 +96,7 @@ class Model:
         (a power of the model's factor repeats it: a x2 model gives 4 and 8)."""
         import math
 
-        from gancli.upscaling import upscale_image
+        from gancli.use.upscaling import upscale_image
 
         self._need("upscaler", "upscale")
         factor = self.config.scale
@@ -114,7 +114,7 @@ class Model:
             raise UsageError(f"'{self.path}' is {_a(self.arch.kind)} ({self.config.arch}); {what}() needs {_a(kind)}.")
 
     def _class(self, label):
-        from gancli.labels import ALL, parse_label
+        from gancli.use.labels import ALL, parse_label
 
         if label is None:
             return None
@@ -144,8 +144,9 @@ def load(path: str | Path | None = None, ema: bool = True, device: str = "auto")
 
     With `ema` (the default) a run trained with --ema gives its moving-average weights, as the commands do.
     """
-    from gancli import checkpoints, runs
-    from gancli.loading import open_model
+    from gancli.store import checkpoints
+    from gancli.store import runs
+    from gancli.use.loading import open_model
 
     kind = "generator"
     if path is not None:
@@ -157,9 +158,9 @@ def load(path: str | Path | None = None, ema: bool = True, device: str = "auto")
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, padding: int = 2) -> Path:
     """Write uint8 images (N, C, H, W) as one grid PNG, as the commands do (atomically, never through a link); its path."""
-    from gancli.files import check_output
-    from gancli.images import check_writable
-    from gancli.images import save_grid as write
+    from gancli.store.files import check_output
+    from gancli.data.images import check_writable
+    from gancli.data.images import save_grid as write
 
     path = Path(path)
     check_output(path, "path")
@@ -170,8 +171,8 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, p
 
 def to_pil(images: torch.Tensor, nrow: int | None = None, padding: int = 2):
     """A Pillow image of uint8 images (N, C, H, W) laid out as a grid, or of one image (C, H, W): Jupyter shows it inline."""
-    from gancli.images import Grid
-    from gancli.images import to_pil as picture
+    from gancli.data.images import Grid
+    from gancli.data.images import to_pil as picture
 
     batch = _as_batch(images)
     grid = Grid(len(batch), tuple(batch.shape[1:]), nrow, padding)

@@ -82,7 +82,6 @@ def cpu_threads(requested: int | None = None) -> tuple[int, str]:
     """
     import os
 
-    from gancli.distributed import usable_cpus
 
     cpus = usable_cpus()
     if requested is not None:
@@ -117,3 +116,10 @@ def busy_others(samples: int = 5) -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as taskset or a container sets it), not all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

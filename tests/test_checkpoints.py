@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from gancli.config import TrainConfig
 from gancli.errors import GancliError
 from gancli.models import build_generator

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gancli import checkpoints
-from gancli.images import from_pil
+from gancli.store import checkpoints
+from gancli.data.images import from_pil
 METRICS_COLUMNS = ("step", "epoch", "loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2", "images_per_s", "seconds")
 
 FAST = ["--batch-size", "16", "--device", "cpu"]

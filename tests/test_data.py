@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gancli.data import BUNDLED_MNIST, NAMED_DATASETS, list_images, load_dataset, load_image_folder, read_idx_pair
+from gancli.data.datasets import BUNDLED_MNIST, NAMED_DATASETS, list_images, load_dataset, load_image_folder, read_idx_pair
 from gancli.errors import GancliError, UsageError
 from tests.conftest import make_image_folder
 
@@ -59,7 +59,7 @@ def test_idx_files_in_torchvision_layout(tmp_path):
 
 
 def test_fashion_mnist_missing_offline_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr("gancli.data.SYSTEM_DATASETS", tmp_path / "nowhere")
+    monkeypatch.setattr("gancli.data.datasets.SYSTEM_DATASETS", tmp_path / "nowhere")
     with pytest.raises(GancliError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("fashion-mnist", 28, tmp_path)
 
@@ -78,7 +78,7 @@ def test_image_folder_classes_channels_and_skipped_files(tmp_path):
 def test_a_folder_is_decoded_once_and_again_when_it_changes(tmp_path):
     import os
 
-    from gancli.folder_cache import DECODED
+    from gancli.data.folder_cache import DECODED
 
     root = make_image_folder(tmp_path / "imgs", size=40, per_class=3)
     before = DECODED.files
@@ -98,7 +98,7 @@ def test_a_folder_is_decoded_once_and_again_when_it_changes(tmp_path):
 
 
 def test_the_process_pool_decodes_like_one_process(tmp_path, monkeypatch):
-    from gancli import folder_cache
+    from gancli.data import folder_cache
 
     root = make_image_folder(tmp_path / "imgs", size=20, per_class=5)
     (root / "circles" / "broken.png").write_bytes(b"not a png")
@@ -176,7 +176,7 @@ def test_torchvision_download_path_converts_to_uint8_nchw(tmp_path, monkeypatch)
             self.data = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
             self.targets = [3, 1, 4, 1]
 
-    from gancli.data import trust_data_dir
+    from gancli.data.datasets import trust_data_dir
 
     monkeypatch.delenv("GANCLI_OFFLINE")
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)

@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-from gancli import checkpoints
-from gancli.distributed import Cluster, shard
+from gancli.store import checkpoints
+from gancli.train.distributed import Cluster, shard
 
 import pytest
 

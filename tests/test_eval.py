@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import train_once
-from gancli import checkpoints
+from gancli.store import checkpoints
 
 
 def test_classifier_learns_the_digits_and_stores_held_out_accuracy(classifier_run):
@@ -107,7 +107,7 @@ def test_eval_refuses_a_useless_classifier_unless_forced(cli, isolated, trained_
 def test_eval_picks_the_most_accurate_classifier(isolated, classifier_run):
     import shutil
 
-    from gancli.runs import best_classifier
+    from gancli.store.runs import best_classifier
 
     shutil.copytree(classifier_run, isolated / "runs/good")
     fake = checkpoints.load_checkpoint(isolated / "runs/good/checkpoints/last.safetensors")

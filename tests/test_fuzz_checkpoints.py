@@ -6,7 +6,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from gancli.config import TrainConfig
 from gancli.errors import GancliError
 from gancli.models import build_generator

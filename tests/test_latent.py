@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from gancli.errors import UsageError
-from gancli.labels import parse_label, parse_label_list
-from gancli.latent import lerp, parse_seeds, path_fractions, seed_latent, seed_latents, slerp
+from gancli.use.labels import parse_label, parse_label_list
+from gancli.use.latent import lerp, parse_seeds, path_fractions, seed_latent, seed_latents, slerp
 
 FASHION = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from gancli.errors import GancliError, UsageError
-from gancli.mapped import MappedImages, parse_size
+from gancli.data.mapped import MappedImages, parse_size
 
 TINY = ["--arch", "dcgan", "--image-size", "28", "--latent-dim", "8", "--generator-width", "8", "--discriminator-width", "8"]
 FAST = ["--batch-size", "8", "--device", "cpu", "--sample-every", "2", "--seed", "3"]
@@ -33,7 +33,7 @@ def test_mapped_images_index_like_the_array(tmp_path):
 def test_without_preadv_batches_are_read_the_same(tmp_path, monkeypatch):
     array = np.random.default_rng(1).integers(0, 256, (9, 1, 4, 4), dtype=np.uint8)
     np.save(tmp_path / "images.npy", array)
-    monkeypatch.setattr("gancli.mapped._PREADV", None)  # Windows has no preadv
+    monkeypatch.setattr("gancli.data.mapped._PREADV", None)  # Windows has no preadv
     assert torch.equal(MappedImages(tmp_path / "images.npy")[torch.tensor([8, 2, 2])], torch.from_numpy(array[[8, 2, 2]]))
 
 

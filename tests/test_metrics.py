@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gancli import metrics
+from gancli.evaluation import metrics
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():

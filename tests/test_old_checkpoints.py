@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*/*.safetensors"))
 GENERATORS = [f for f in FIXTURES if f.stem in ("dcgan-ema", "cdcgan", "progan", "stylegan")]

@@ -5,7 +5,7 @@ import csv
 import pytest
 import torch
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from tests.conftest import train_once
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator

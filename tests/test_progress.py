@@ -5,9 +5,9 @@ import io
 from rich.console import Console
 
 from gancli.config import TrainConfig
-from gancli.progress import TrainingDisplay, format_stats
-from gancli.tasks.gan import STATS as GAN_STATS
-from gancli.reports import TrainingPlan, TrainingProgress
+from gancli.cli.progress import TrainingDisplay, format_stats
+from gancli.train.tasks.gan import STATS as GAN_STATS
+from gancli.train.reports import TrainingPlan, TrainingProgress
 
 STATS = {"loss_D": 1.25, "loss_G": 0.5, "D_x": 0.75, "D_G_z1": 0.3, "D_G_z2": 0.25}
 
@@ -42,7 +42,7 @@ def test_live_display_on_a_terminal(tmp_path):
 
 
 def test_eta_respects_the_time_limit():
-    from gancli.progress import format_eta, remaining_seconds
+    from gancli.cli.progress import format_eta, remaining_seconds
 
     assert remaining_seconds(10.0, 100, 900, None) == 90.0  # the pace so far
     assert remaining_seconds(10.0, 100, 900, 60.0) == 50.0  # --time-limit 1 ends it first
@@ -51,7 +51,7 @@ def test_eta_respects_the_time_limit():
 
 
 def test_time_limited_run_shows_an_eta_within_its_limit(tmp_path, monkeypatch):
-    import gancli.progress as progress
+    import gancli.cli.progress as progress
 
     clock = iter([0.0])  # the start, then 30 s later for ever
     monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock, 30.0))
@@ -64,7 +64,7 @@ def test_time_limited_run_shows_an_eta_within_its_limit(tmp_path, monkeypatch):
 
 
 def test_long_commands_report_progress_plainly_off_a_terminal(monkeypatch):
-    import gancli.progress as progress
+    import gancli.cli.progress as progress
 
     ticks = iter([0.0, 11.0, 22.0, 25.0])  # start, then three pieces of work
     monkeypatch.setattr(progress.time, "perf_counter", lambda: next(ticks, 30.0))
@@ -77,7 +77,7 @@ def test_long_commands_report_progress_plainly_off_a_terminal(monkeypatch):
 
 
 def test_long_commands_show_a_bar_on_a_terminal():
-    from gancli.progress import work
+    from gancli.cli.progress import work
 
     buffer = io.StringIO()
     with work(10, "Upscaling", Console(file=buffer, force_terminal=True, width=100)) as advance:

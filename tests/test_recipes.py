@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from gancli import checkpoints
-from gancli.augment import diff_augment
+from gancli.store import checkpoints
+from gancli.train.augment import diff_augment
 from gancli.config import BEFORE_FIELD, TrainConfig
-from gancli.losses import discriminator_loss, generator_loss, gradient_penalty
+from gancli.train.losses import discriminator_loss, generator_loss, gradient_penalty
 from gancli.models import ARCHITECTURES, build_discriminator, get_architecture
 
 FAST = ["--batch-size", "16", "--device", "cpu", "--sample-every", "2"]
@@ -159,9 +159,9 @@ def test_named_recipe_refuses_what_it_was_not_measured_on(cli, args, message):
     assert result.code == 2 and message in result.out + result.err
 
 
-@pytest.mark.parametrize("name", list(__import__("gancli.recipes", fromlist=["RECIPES"]).RECIPES))
+@pytest.mark.parametrize("name", list(__import__("gancli.train.recipes", fromlist=["RECIPES"]).RECIPES))
 def test_every_named_recipe_trains_what_it_says(cli, isolated, name):
-    from gancli.recipes import RECIPES
+    from gancli.train.recipes import RECIPES
 
     recipe = RECIPES[name]
     result = cli("train", "mnist", "--recipe", name, "--arch", recipe.archs[0], "--steps", "2", *FAST, "--out", "run")

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from gancli import checkpoints
-from gancli.tasks.gan import GANTask
+from gancli.store import checkpoints
+from gancli.train.tasks.gan import GANTask
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
 

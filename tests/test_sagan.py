@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator
 from gancli.models.sagan import SelfAttention

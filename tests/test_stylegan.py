@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from tests.conftest import train_once
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator

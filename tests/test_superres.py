@@ -4,11 +4,11 @@ import pytest
 import torch
 from PIL import Image
 
-from gancli import checkpoints
+from gancli.store import checkpoints
 from gancli.config import TrainConfig
 from gancli.models import build_generator
-from gancli.metrics import psnr, psnr_each, ssim
-from gancli.upscaling import degrade, quantize, upscale_tensor
+from gancli.evaluation.metrics import psnr, psnr_each, ssim
+from gancli.use.upscaling import degrade, quantize, upscale_tensor
 from tests.conftest import train_once
 
 FAST = ["--batch-size", "16", "--device", "cpu"]

@@ -164,7 +164,7 @@ def test_a_run_folder_without_a_checkpoint_can_be_started_again(cli, isolated):
 def test_a_full_disk_does_not_advise_a_lower_learning_rate(cli, isolated, monkeypatch):
     import errno
 
-    from gancli import checkpoints
+    from gancli.store import checkpoints
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -275,13 +275,13 @@ def test_tensorboard_folder_that_is_a_link_or_a_file_is_refused(cli, isolated, w
 
 
 def test_more_processes_than_cpus_is_refused_unless_forced(cli, isolated, monkeypatch):
-    monkeypatch.setattr("gancli.distributed.usable_cpus", lambda: 2)
+    monkeypatch.setattr("gancli.device.usable_cpus", lambda: 2)
     one_line_error(cli("train", "mnist", "--processes", "1024"), 2, "--processes 1024 is more than this machine's 2 usable CPUs")
 
 
 @pytest.mark.slow  # subprocesses
 def test_a_locked_run_under_processes_is_one_error(cli, isolated):
-    from gancli.runs import RunLock
+    from gancli.store.runs import RunLock
 
     assert cli("train", "mnist", "--steps", "2", "--out", "r", *FAST).code == 0
     with RunLock(isolated / "r"):
@@ -362,7 +362,7 @@ def test_a_forged_accuracy_does_not_pass_evals_refusal(cli, isolated, trained_ru
 @pytest.mark.parametrize("flag", ["maximize", "amsgrad", "differentiable"])
 def test_forged_optimiser_flags_are_refused(cli, isolated, trained_run, flag):
     source = trained_run / "checkpoints" / "last.safetensors"
-    from gancli.checkpoints import read_metadata
+    from gancli.store.checkpoints import read_metadata
 
     groups = json.loads(read_metadata(source)["optimizer_g_param_groups"])
     groups[0][flag] = True
@@ -371,7 +371,7 @@ def test_forged_optimiser_flags_are_refused(cli, isolated, trained_run, flag):
 
 
 def test_a_resumed_checkpoint_naming_another_folder_is_refused_before_decoding(cli, isolated, trained_run, monkeypatch):
-    from gancli import folder_cache
+    from gancli.data import folder_cache
 
     other = make_image_folder(isolated / "elsewhere", size=16, per_class=3, classes=("x", "y", "z"))
     forged = forge(trained_run / "checkpoints" / "last.safetensors", isolated / "run" / "checkpoints" / "last.safetensors", {"dataset": str(other)})
@@ -384,7 +384,7 @@ def test_a_resumed_checkpoint_naming_another_folder_is_refused_before_decoding(c
 
 
 def test_an_image_too_large_to_upscale_is_refused_from_its_header(cli, isolated, monkeypatch):
-    from gancli import images
+    from gancli.data import images
 
     Image.new("L", (3000, 3000)).save("big.png")
     monkeypatch.setattr(images, "load_image", lambda path: pytest.fail("decoded before the size was checked"))
@@ -392,7 +392,7 @@ def test_an_image_too_large_to_upscale_is_refused_from_its_header(cli, isolated,
 
 
 def test_wide_images_are_refused_by_decoded_bytes_and_16_bit_ones_scaled_in_bands(isolated, monkeypatch):
-    from gancli import images
+    from gancli.data import images
     from gancli.errors import UsageError
 
     Image.new("RGB", (200, 200)).save("rgb.png")
@@ -409,7 +409,7 @@ def test_wide_images_are_refused_by_decoded_bytes_and_16_bit_ones_scaled_in_band
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16"])
 def test_reducing_in_bands_gives_the_pixels_of_a_whole_image_reduce(mode):
-    from gancli import images
+    from gancli.data import images
 
     rng = np.random.default_rng(0)
     grey = rng.integers(0, 256, (301, 277), dtype=np.uint8)
@@ -423,7 +423,7 @@ def test_reducing_in_bands_gives_the_pixels_of_a_whole_image_reduce(mode):
 
 
 def test_walk_frames_stream_to_the_encoders_in_batches(cli, isolated, trained_run, monkeypatch):
-    from gancli import sampling
+    from gancli.use import sampling
 
     sizes = []
     real = sampling.render
@@ -454,7 +454,7 @@ def test_concurrent_decodes_of_one_folder_all_succeed(isolated):
 def test_a_truncated_idx_file_is_a_clear_error_not_an_interruption(cli, isolated):
     import gzip
 
-    from gancli.data import BUNDLED_MNIST
+    from gancli.data.datasets import BUNDLED_MNIST
 
     data = isolated / "datasets"
     data.mkdir()
@@ -510,7 +510,7 @@ def test_threads_follow_the_load_and_are_said(cli, isolated, monkeypatch):
     from gancli.device import cpu_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("gancli.distributed.usable_cpus", lambda: 2)
+    monkeypatch.setattr("gancli.device.usable_cpus", lambda: 2)
     monkeypatch.setattr("gancli.device.busy_others", lambda: 4.5)
     assert cpu_threads() == (1, "2 usable CPUs less the load of 4.5")
     monkeypatch.setattr("gancli.device.busy_others", lambda: 0.2)
@@ -529,8 +529,8 @@ def test_a_throughput_collapse_is_said_once(tmp_path):
     from rich.console import Console
 
     from gancli.config import TrainConfig
-    from gancli.progress import TrainingDisplay
-    from gancli.reports import TrainingPlan, TrainingProgress
+    from gancli.cli.progress import TrainingDisplay
+    from gancli.train.reports import TrainingPlan, TrainingProgress
 
     buffer = io.StringIO()
     with TrainingDisplay(Console(file=buffer, force_terminal=False, width=300)) as display:
@@ -557,7 +557,7 @@ def test_an_export_larger_than_the_disk_is_refused_before_writing(cli, isolated,
 
 
 def test_ctrl_c_during_an_export_says_how_many_and_how_to_continue(cli, isolated, trained_run, monkeypatch):
-    from gancli import sampling
+    from gancli.use import sampling
 
     real, calls = sampling._save_new, []
 
@@ -603,9 +603,9 @@ def test_the_eta_waits_for_timed_steps_and_a_resumed_summary_says_what_the_time_
 
     from rich.console import Console
 
-    import gancli.progress as progress
+    import gancli.cli.progress as progress
     from gancli.config import TrainConfig
-    from gancli.reports import TrainingPlan, TrainingProgress
+    from gancli.train.reports import TrainingPlan, TrainingProgress
 
     ticks = iter([0.0, 50.0, 51.0, 55.0])  # start; step 1 after 50 s of start-up; then a step a second
     with monkeypatch.context() as patch:

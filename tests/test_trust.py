@@ -13,8 +13,8 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from gancli import checkpoints
-from gancli.runs import RunLock, default_run_dir
+from gancli.store import checkpoints
+from gancli.store.runs import RunLock, default_run_dir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "v0.1.0"
 FAST = ["--batch-size", "16", "--device", "cpu"]
@@ -274,7 +274,7 @@ def test_resume_applies_training_options_and_refuses_the_seed(cli, isolated):
 
 
 def test_grid_cells_are_made_at_cell_size(cli, isolated, monkeypatch):
-    from gancli import images
+    from gancli.data import images
 
     monkeypatch.setattr(images, "MAX_GRID_CELL_PIXELS", 100 * 100)  # the real limit, scaled down to test sizes
     Image.new("RGB", (2000, 1000), (200, 10, 10)).save(isolated / "big.png")
@@ -294,7 +294,7 @@ def test_upscale_limits_scale_and_output_size(cli, isolated):
 
 
 def test_upscaling_streams_tiles_into_uint8(isolated):
-    from gancli.upscaling import upscale_image
+    from gancli.use.upscaling import upscale_image
 
     calls = []
 
@@ -311,7 +311,7 @@ def test_upscaling_streams_tiles_into_uint8(isolated):
 
 
 def test_huge_grids_are_refused_and_labels_are_streamed(cli, isolated):
-    from gancli.sampling import Labels
+    from gancli.use.sampling import Labels
 
     one_line_error(cli("sample", "--checkpoint", FIXTURES / "dcgan-ema.safetensors", "--n", "100000000", "--device", "cpu"), 2, "megapixels", "--outdir")
     labels = Labels(10, per_class=20_000_000)
@@ -363,7 +363,7 @@ def test_bare_gancli_prints_help_without_an_error_line(cli):
 def test_16_bit_greyscale_is_scaled_and_exif_orientation_applied(isolated):
     import numpy as np
 
-    from gancli.images import load_image
+    from gancli.data.images import load_image
 
     ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)  # up to 63,000 of 65,535
     Image.fromarray(ramp).save(isolated / "deep.png")  # a 16-bit greyscale PNG
@@ -377,7 +377,7 @@ def test_16_bit_greyscale_is_scaled_and_exif_orientation_applied(isolated):
 
 
 def test_an_unexpected_exception_is_one_line_that_says_bug(cli, isolated, monkeypatch):
-    from gancli import sampling
+    from gancli.use import sampling
 
     def broken(*args, **kwargs):
         raise AssertionError("expected size 32==32\nError in op: something\nmore lines")

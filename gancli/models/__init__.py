@@ -23,7 +23,7 @@ class Architecture:
     module: str  # import path of the module with the classes
     summary: str  # one line, shown in `gancli train --help`
     image_sizes: tuple[int, ...] | None  # None: any size from 4 to max_image_size
-    task: str = "gan"  # the training task: a module of gancli.tasks
+    task: str = "gan"  # the training task: a module of gancli.train.tasks
     kind: str = "generator"  # what a checkpoint holds: "generator" (z -> image), "upscaler", "classifier"
     conditional: bool = False  # needs class labels: G(z, y), D(x, y)
     truncation: bool = False  # `sample --truncation`: styles pulled towards the average

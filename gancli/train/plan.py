@@ -1,0 +1,179 @@
+"""From `gancli train`'s options to a TrainConfig, a run folder and the checkpoint to resume.
+
+plan_training() is the one place that turns the options into a config: range checks, the
+architecture's options and defaults, and what may not change when resuming. fit_to_data() and
+training_length() finish the config once the data is loaded.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from gancli.config import AUGMENT_POLICY, DEFAULT_EPOCHS, EMA_DECAY, MIN_DEFAULT_STEPS, MODEL_OPTIONS, SPECTRAL_NORM_BETAS, TrainConfig
+from gancli.errors import GancliError, UsageError
+
+
+# --- from `gancli train` options to a config ----------------------------------------------------
+
+
+def plan_training(options: dict, given: set[str]):
+    """(config, run directory, checkpoint to resume or None) for `gancli train`.
+
+    Args:
+        options: every `gancli train` option by its parameter name (Enums allowed).
+        given: the names the user actually typed; the others hold defaults.
+    """
+    from gancli.store import checkpoints
+    from gancli.store import runs
+    from gancli.data.datasets import trust_data_dir
+    from gancli.data.images import check_writable
+    from gancli.train.recipes import apply_recipe
+
+    from gancli.data.datasets import dataset_name
+
+    o = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    if o.get("dataset") is not None:
+        o["dataset"] = dataset_name(o["dataset"])  # MNIST is mnist
+    trust_data_dir(o["data_dir"])  # typed by the user: downloads may go there
+    o, given, recipe_notices = apply_recipe(o.get("recipe"), o, given)
+    _check_ranges(o)
+    changes = {"epochs": o["epochs"], "steps": o["steps"]} if (o["epochs"] or o["steps"]) else {}  # one replaces the other
+    changes |= {k: o[k] for k in ("sample_every", "checkpoint_every", "keep", "eval_every") if o[k] is not None}
+    if o["eval_every"] is not None or o["eval_classifier"] is not None:
+        if o["eval_classifier"] is None:
+            raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {o['dataset'] or 'DATA'} --arch classifier'.")
+        changes |= {"eval_classifier": str(runs.resolve_checkpoint(o["eval_classifier"])), "eval_n": o["eval_n"]}
+    model = _model_values(o)
+    if o["resume"] is not None:
+        checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(o["resume"]))
+        for name in MODEL_OPTIONS:
+            stored = getattr(checkpoint.config, name)
+            if name in given and model[name] != stored:
+                flag = "DATASET" if name == "dataset" else "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} cannot change when resuming (the checkpoint has {stored!r}); drop it or start a new run.")
+        if o["data_dir"] is not None:  # the data moved: where to find it now
+            changes["data_dir"] = str(o["data_dir"])
+        source = runs.run_dir_of(checkpoint.path)
+        loose = checkpoint.path.parent.name != runs.CHECKPOINTS and not runs.is_gancli_run(source)  # a file in a folder of the user's
+        run_dir = o["out"] or (runs.default_run_dir(checkpoint.config.dataset, checkpoint.config.arch) if loose else source)
+        if o["out"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
+            raise UsageError(f"--outdir '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --outdir to continue in '{source}', or name a new folder.")
+        if loose and Path(run_dir).resolve() == source.resolve():
+            raise UsageError(f"'{source}' is not a gancli run folder, so its files would be overwritten; resume into a new --outdir.")
+        config, notices = _resumed_config(checkpoint.config, o, given, changes)
+        if loose and o["out"] is None:
+            notices.insert(0, f"'{checkpoint.path}' is not inside a run folder: the resumed run writes to the new folder '{run_dir}'.")
+        check_writable(run_dir)
+        return config, run_dir, checkpoint, notices
+    config = _new_config(o, given, model, changes)
+    run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
+    notices = list(recipe_notices)
+    if runs.abandoned_run(run_dir):
+        notices.append(f"'{run_dir}' held a run that stopped before its first checkpoint; starting anew in its place.")
+    elif runs.holds_run(run_dir) and runs.last_checkpoint_path(run_dir).is_file():
+        raise UsageError(f"'{run_dir}' already holds a run; continue it with --resume {run_dir} or choose another --outdir.")
+    elif runs.holds_run(run_dir):
+        raise UsageError(f"'{run_dir}' already holds a run's files (config.json, metrics.csv or checkpoints/) but no checkpoint to resume; choose another --outdir.")
+    check_writable(run_dir)
+    if config.spectral_norm and not {"beta1", "beta2"} & given and (config.beta1, config.beta2) == tuple(SPECTRAL_NORM_BETAS.values()):
+        notices.append("--spectral-norm trains with Adam betas 0 / 0.9 (SN-GAN's; measured better than 0.5 / 0.999); --beta1 and --beta2 choose others.")
+    return config, run_dir, None, notices
+
+
+# Training options a resumed run takes from the command line (recorded in its config.json and
+# checkpoints, and announced); the model options above stay as the checkpoint has them.
+RESUMABLE_CHANGES = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "precision")
+
+
+def _resumed_config(stored: TrainConfig, o: dict, given: set[str], changes: dict) -> tuple[TrainConfig, list[str]]:
+    if "seed" in given and o["seed"] != stored.seed:
+        raise UsageError(f"--seed cannot change when resuming (the checkpoint has {stored.seed}): it fixes the data order and noise; drop it or start a new run.")
+    applied = {name: o[name] for name in RESUMABLE_CHANGES if name in given and o[name] != getattr(stored, name)}
+    notices = [f"Resuming with {', '.join(f'{_flag(k)} {v} (was {getattr(stored, k)})' for k, v in applied.items())}: "
+               "the run continues differently from an uninterrupted one."] if applied else []  # fmt: skip
+    return stored.with_changes(**changes, **applied), notices
+
+
+def _check_ranges(o: dict) -> None:
+    if o["epochs"] is not None and o["steps"] is not None:
+        raise UsageError("Give --epochs or --steps, not both.")
+    for flag, value in (("--lr-g", o["lr_g"]), ("--lr-d", o["lr_d"])):
+        if not 0 < value < 1:
+            raise UsageError(f"{flag} {value} is out of range; use a learning rate above 0 and below 1, e.g. 0.0002.")
+    for flag, value in (("--beta1", o["beta1"]), ("--beta2", o["beta2"])):
+        if not 0 <= value < 1:
+            raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
+
+
+def _model_values(o: dict) -> dict:
+    """The model options as TrainConfig stores them (flags become a decay and a policy)."""
+    values = {name: o[name] for name in MODEL_OPTIONS}
+    return values | dict(data_dir=str(o["data_dir"]) if o["data_dir"] else "", ema=EMA_DECAY if o["ema"] else 0.0,
+                         augment=AUGMENT_POLICY if o["augment"] else "")  # fmt: skip
+
+
+def _new_config(o: dict, given: set[str], model: dict, changes: dict) -> TrainConfig:
+    from gancli.data.datasets import check_dataset, native_image_size
+    from gancli.models import OWNED_OPTIONS, RECIPE_OPTIONS, check_image_size, get_architecture, owners
+
+    if o["dataset"] is None:
+        raise UsageError("Missing DATASET: give mnist, fashion-mnist, cifar10 or a folder of images (or --resume RUN).")
+    check_dataset(o["dataset"])
+    arch = get_architecture(o["arch"])
+    size = o["image_size"] or native_image_size(o["dataset"])
+    check_image_size(arch.name, size)
+    refused = [name for name in OWNED_OPTIONS if name in given and not arch.takes(name)]
+    recipe = [name for name in RECIPE_OPTIONS if name in refused]
+    if recipe:
+        raise UsageError(f"{', '.join(_flag(n) for n in recipe)} apply to GANs, not to --arch {arch.name}; drop them.")
+    if refused:
+        raise UsageError(f"{_flag(refused[0])} is for --arch {', '.join(owners(refused[0]))}, not {arch.name}; drop it.")
+    if arch.kind == "upscaler" and size < 2 * o["scale"]:
+        raise UsageError(f"--image-size {size} is too small to learn x{o['scale']} upscaling; use at least {2 * o['scale']}.")
+    training = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "seed", "content_weight", "precision")
+    config = TrainConfig(**model | {k: o[k] for k in training} | changes | {"image_size": size})
+    config = config.with_changes(**{k: v for k, v in arch.defaults if k not in given})  # the arch's own defaults
+    if config.spectral_norm:  # SN-GAN's betas: with Adam's usual 0.5 / 0.999, DCGAN + SN kept fewer classes (README)
+        config = config.with_changes(**{k: v for k, v in SPECTRAL_NORM_BETAS.items() if k not in given and k not in dict(arch.defaults)})
+    return config
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def fit_to_data(config: TrainConfig, dataset, resumed: bool) -> tuple[TrainConfig, list[str]]:
+    """Channels and classes follow the data; the batch size shrinks for tiny datasets."""
+    notices = list(dataset.notices)
+    if resumed and (config.channels, tuple(config.class_names)) != (dataset.channels, dataset.class_names):
+        raise GancliError(
+            f"The data in '{config.dataset}' no longer matches the checkpoint ({dataset.channels} channels, "
+            f"{len(dataset.class_names)} classes vs {config.channels} and {config.num_classes}); restore it or start a new run."
+        )
+    if len(dataset) < 2:
+        raise UsageError(f"'{config.dataset}' has {len(dataset)} image; training needs at least 2 (BatchNorm compares images within a step).")
+    changes = dict(channels=dataset.channels, class_names=dataset.class_names, num_classes=len(dataset.class_names))
+    if config.batch_size > len(dataset):
+        notices.append(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); using {len(dataset)}.")
+        changes["batch_size"] = len(dataset)
+    return config.with_changes(**changes), notices
+
+
+def training_length(config: TrainConfig, steps_per_epoch: int) -> tuple[int, str | None]:
+    """The run's length in steps, and a note when the default length was stretched.
+
+    Without --epochs or --steps: DEFAULT_EPOCHS epochs, but at least MIN_DEFAULT_STEPS steps, so a
+    folder of a hundred images trains long enough to draw something (5 epochs of it are 15 steps).
+    """
+    steps_per_epoch = max(1, steps_per_epoch)
+    if config.steps is not None:
+        total = config.steps
+    elif config.epochs is not None:
+        total = config.epochs * steps_per_epoch
+    else:
+        total = max(DEFAULT_EPOCHS * steps_per_epoch, MIN_DEFAULT_STEPS)
+        if total > DEFAULT_EPOCHS * steps_per_epoch:
+            return total, (f"{DEFAULT_EPOCHS} epochs of this data would be {DEFAULT_EPOCHS * steps_per_epoch} steps, too few to learn from; "
+                           f"training {total:,} steps ({total / steps_per_epoch:.0f} epochs). Choose with --epochs or --steps.")  # fmt: skip
+    return total, None

@@ -1,0 +1,58 @@
+"""Opening a trained model for the commands that use one (sample, interpolate, eval, upscale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gancli.store import checkpoints
+from gancli.store import runs
+from gancli.config import TrainConfig
+from gancli.device import resolve_device
+from gancli.errors import GancliError, UsageError
+from gancli.models import Architecture, build_generator, check_model_size, get_architecture
+
+
+@dataclass
+class Model:
+    net: torch.nn.Module  # in eval mode, on `device`
+    config: TrainConfig
+    arch: Architecture
+    path: Path
+    step: int
+    weights: str  # "EMA" (the moving average) or "last step"
+    device: torch.device
+
+
+def open_model(path: Path | None, kind: str, device: str = "auto", ema: bool = True) -> Model:
+    """The `kind` model ("generator", "upscaler") of a checkpoint file or run (None: the newest under runs/).
+
+    A checkpoint of another kind is refused with the command that uses it. With `ema` (the
+    default) a run trained with --ema gives its moving-average weights, which sample better.
+    """
+    path = runs.resolve_checkpoint(path, kind=kind)
+    dev = resolve_device(device)
+    header = checkpoints.read_header(path)
+    _check_kind(header, kind)
+    check_model_size(header.config)  # before reading tensors: a crafted file may ask for terabytes
+    checkpoint = checkpoints.load_checkpoint(path, prefixes=("generator", "generator_ema"))
+    net = build_generator(checkpoint.config)
+    prefix = "generator_ema" if ema and checkpoint.group("generator_ema") else "generator"
+    checkpoints.load_state(net, checkpoint, prefix)
+    if not all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()):
+        raise GancliError(f"'{path}' holds non-finite {prefix} weights (its training diverged); use an earlier checkpoint of the run.")
+    weights = "EMA" if prefix == "generator_ema" else "last step"
+    return Model(net.to(dev).eval(), checkpoint.config, get_architecture(checkpoint.config.arch), path, header.step, weights, dev)
+
+
+def _check_kind(header: checkpoints.Header, kind: str) -> None:
+    actual, path, arch = header.kind, header.path, header.config.arch
+    if actual == kind:
+        return
+    if actual == "upscaler":
+        raise UsageError(f"'{path}' is an upscaler ({arch}), not a generator; use it with gancli upscale --model {path} or sample --upscale {path}.")
+    if actual == "classifier":
+        raise UsageError(f"'{path}' is a classifier, not a {kind}; use it with gancli eval --classifier {path}.")
+    raise UsageError(f"'{path}' is a generator ({arch}), not an upscaler; use it with gancli sample, or train one with --arch srcnn.")
