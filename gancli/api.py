@@ -109,6 +109,21 @@ class Model:
         out = [upscale_image(self.net, self.config.channels, image, passes, factor, self.device) for image in (images.unsqueeze(0) if one else images)]
         return out[0] if one else torch.stack(out)
 
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """Run the network once on uint8 images (N, C, H, W): uint8 images back when it makes images (an upscaler's
+        single pass, a plugin's image-to-image model), else its raw output."""
+        from gancli.data.images import to_uint8
+
+        batch = _as_batch(images)
+        with torch.no_grad():
+            out = self.net(batch.to(self.device).float() / 127.5 - 1)
+        return to_uint8(out) if out.dim() == 4 and out.shape[1] in (1, 3) else out.cpu()
+
+    @property
+    def kind(self) -> str:
+        """What the checkpoint holds: "generator", "upscaler", or a plugin's kind."""
+        return self.arch.kind
+
     def _need(self, kind: str, what: str) -> None:
         if self.arch.kind != kind:
             raise UsageError(f"'{self.path}' is {_a(self.arch.kind)} ({self.config.arch}); {what}() needs {_a(kind)}.")
@@ -140,20 +155,20 @@ class Model:
 
 
 def load(path: str | Path | None = None, ema: bool = True, device: str = "auto") -> Model:
-    """A trained generator or upscaler from a run folder or checkpoint file (None: the newest generator run under runs/).
+    """A trained model from a run folder or checkpoint file (None: the newest generator run under runs/): a generator,
+    an upscaler, a classifier or a plugin's kind; `kind` says which.
 
     With `ema` (the default) a run trained with --ema gives its moving-average weights, as the commands do.
     """
-    from gancli.store import checkpoints
-    from gancli.store import runs
+    from gancli.models import KINDS
+    from gancli.store import checkpoints, runs
     from gancli.use.loading import open_model
 
-    kind = "generator"
     if path is not None:
-        kind = checkpoints.read_header(runs.resolve_checkpoint(Path(path))).kind
-        if kind not in ("generator", "upscaler"):
-            raise UsageError(f"'{path}' is a {kind}; load() opens generators and upscalers (use it with gancli eval --classifier).")
-    return Model(open_model(Path(path) if path is not None else None, kind, device, ema))
+        kind = KINDS[checkpoints.read_header(runs.resolve_checkpoint(Path(path))).kind]
+        if not kind.loads:
+            raise UsageError(f"'{path}' is {_a(kind.name)}; load() opens the models that make or change images ({kind.use.format(path=path)}).")
+    return Model(open_model(Path(path) if path is not None else None, None, device, ema))
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, padding: int = 2) -> Path:

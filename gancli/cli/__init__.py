@@ -65,7 +65,14 @@ MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Ev
 
 def _version(value: bool) -> None:
     if value:
+        from gancli.models import ARCHITECTURES, PLUGIN_ERRORS
+
         typer.echo(f"gancli {__version__}")
+        plugins = [a.name for a in ARCHITECTURES.values() if not a.module.startswith("gancli.")]
+        if plugins:
+            typer.echo(f"Plugin architectures: {', '.join(plugins)}")
+        for error in PLUGIN_ERRORS:
+            typer.echo(f"Plugin left out: {error}", err=True)
         raise typer.Exit()
 
 
@@ -196,12 +203,9 @@ def _report_training(result, config, time_limit: float | None) -> None:
     if result.interrupted:
         _say(f"Stopped by {result.interrupted} at step {result.step}. Resume with: gancli train --resume {run_dir}")
         raise typer.Exit(exit_code)
-    next_steps = {
-        "classifier": f"gancli eval RUN --classifier {run_dir}   (RUN: a generator trained on {config.dataset})",
-        "upscaler": f"gancli upscale IMAGES... --model {run_dir} --outdir upscaled/   (or --benchmark {config.dataset})",
-        "generator": f"gancli sample --checkpoint {run_dir} --n 25 --seed 0 --out samples.png",
-    }
-    _say(f"Next:       {next_steps[result.kind]}")
+    from gancli.models import KINDS
+
+    _say(f"Next:       {KINDS[result.kind].next_step.format(run=run_dir, dataset=config.dataset)}")
 
 
 def _say(line: str) -> None:

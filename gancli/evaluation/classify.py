@@ -13,17 +13,17 @@ import torch
 from gancli.store import checkpoints
 from gancli.config import TrainConfig
 from gancli.errors import GancliError, UsageError
-from gancli.models import build_generator, get_architecture
+from gancli.models import KINDS, build_generator, get_architecture
 
 
 def load_classifier(path: Path, device: torch.device) -> tuple[torch.nn.Module, TrainConfig, checkpoints.Checkpoint]:
     """A trained classifier in eval mode, its config and its checkpoint."""
-    checkpoint = checkpoints.load_checkpoint(path, prefixes=("classifier",))
+    checkpoint = checkpoints.load_checkpoint(path, prefixes=KINDS["classifier"].weights)
     config = checkpoint.config
     if get_architecture(config.arch).kind != "classifier":
         raise UsageError(f"'{path}' is a {config.arch} checkpoint, not a classifier; train one with 'gancli train {config.dataset} --arch classifier'.")
     net = build_generator(config)
-    checkpoints.load_state(net, checkpoint, "classifier")
+    checkpoints.load_state(net, checkpoint, KINDS["classifier"].weights[0])
     return net.to(device).eval(), config, checkpoint
 
 

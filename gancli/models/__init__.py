@@ -1,9 +1,15 @@
 """The architecture registry: the one place that says what an --arch is and how it differs.
 
 Each entry names its model module and classes (built from a TrainConfig), the task that trains it
-(gancli/tasks/<task>.py), its capabilities, the options only it uses, its training defaults and an
-optional schedule hook. The loop, the CLI and sampling ask the entry, never the name. The registry
-itself imports no torch, so the command line can list architectures instantly.
+(gancli/train/tasks/<task>.py, or a module path of a plugin's own), its kind, its capabilities, the
+options only it uses, its training defaults and an optional schedule hook. A Kind says what a
+checkpoint holds and everything that follows from that: which weights the loader builds, how to use
+it, what to run next, whether it trains in several processes. The loop, the CLI, the loader and the
+run files ask the entry and its kind, never a name.
+
+Other packages add architectures and kinds through the entry-point group `gancli.architectures`:
+each entry point names an Architecture, a Kind, or a list of them (see docs/plugins.md). The
+registry itself imports no torch, so the command line can list architectures instantly.
 """
 
 from __future__ import annotations
@@ -12,6 +18,37 @@ import importlib
 from dataclasses import dataclass
 
 from gancli.errors import UsageError
+
+@dataclass(frozen=True)
+class Kind:
+    """What a checkpoint holds, and what follows from it. Texts are formatted with {run}, {path}, {arch}, {dataset}, {root}."""
+
+    name: str
+    weights: tuple[str, ...]  # checkpoint groups of the network load() builds, preferred first (a moving average first)
+    use: str  # how a checkpoint of this kind is used: a refusal elsewhere names it
+    next_step: str  # printed when its training ends
+    missing: str  # no run of this kind under runs/: how to get one
+    processes: bool = False  # may train in several processes (--processes, torchrun)
+    short_run_note: bool = False  # warn when a new run is too short to show anything
+    loads: bool = True  # gancli.load() opens it (the classifier is eval's instrument, not a model to use)
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("generator", ("generator_ema", "generator"), "use it with gancli sample -c {path} or gancli.load()",
+             "gancli sample --checkpoint {run} --n 25 --seed 0 --out samples.png",
+             "No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.", processes=True, short_run_note=True),
+        Kind("upscaler", ("generator",), "use it with gancli upscale --model {path} or sample --upscale {path}",
+             "gancli upscale IMAGES... --model {run} --outdir upscaled/   (or --benchmark {dataset})",
+             "No trained upscaler runs under '{root}/'; train one with 'gancli train mnist --arch srcnn' or pass --model."),
+        Kind("classifier", ("classifier",), "use it with gancli eval --classifier {path}",
+             "gancli eval RUN --classifier {run}   (RUN: a generator trained on {dataset})",
+             "No classifier trained on {dataset} under '{root}/'; train one with 'gancli train {dataset} --arch classifier --epochs 2' "
+             "(about 20 s per epoch of 10,000 images on 2 CPU cores), pass --classifier, or use --extractor inception.", loads=False),
+    )  # fmt: skip
+}
+
 
 # Options of the adversarial recipe: every GAN takes them, upscalers and the classifier do not.
 RECIPE_OPTIONS = ("loss", "spectral_norm", "ema", "augment", "eval_every")
@@ -23,8 +60,8 @@ class Architecture:
     module: str  # import path of the module with the classes
     summary: str  # one line, shown in `gancli train --help`
     image_sizes: tuple[int, ...] | None  # None: any size from 4 to max_image_size
-    task: str = "gan"  # the training task: a module of gancli.train.tasks
-    kind: str = "generator"  # what a checkpoint holds: "generator" (z -> image), "upscaler", "classifier"
+    task: str = "gan"  # the training task: a module of gancli.train.tasks, or a full module path (plugins)
+    kind: str = "generator"  # what a checkpoint holds: a name in KINDS ("generator": z -> image, "upscaler", "classifier")
     conditional: bool = False  # needs class labels: G(z, y), D(x, y)
     truncation: bool = False  # `sample --truncation`: styles pulled towards the average
     mixing: bool = False  # `interpolate --mix`: style mixing between seeds
@@ -48,6 +85,14 @@ class Architecture:
 
     def takes(self, option: str) -> bool:
         return option in self.options or option not in OWNED_OPTIONS
+
+    @property
+    def kind_of(self) -> Kind:
+        return KINDS[self.kind]
+
+    @property
+    def task_module(self) -> str:
+        return self.task if "." in self.task else f"gancli.train.tasks.{self.task}"
 
 
 DCGAN_SIZES = (28, 32, 64, 128)
@@ -81,15 +126,54 @@ ARCHITECTURES: dict[str, Architecture] = {
     )  # fmt: skip
 }
 
-# Options some architectures use and others refuse: the union of every entry's `options`.
-OWNED_OPTIONS = tuple(dict.fromkeys(o for a in ARCHITECTURES.values() for o in a.options))
+PLUGIN_GROUP = "gancli.architectures"
+PLUGIN_ERRORS: list[str] = []  # plugins that could not be read: said by `gancli --version`, never fatal
+
+
+def register(*entries) -> None:
+    """Add Architectures and Kinds (or lists of them) to the registry: what a plugin's entry point names."""
+    for entry in entries:
+        if isinstance(entry, (list, tuple)):
+            register(*entry)
+        elif isinstance(entry, Kind):
+            KINDS[entry.name] = entry
+        elif isinstance(entry, Architecture):
+            if entry.name in ARCHITECTURES and ARCHITECTURES[entry.name] != entry:
+                raise ValueError(f"architecture {entry.name!r} is already registered")
+            ARCHITECTURES[entry.name] = entry
+        else:
+            raise TypeError(f"a plugin entry is an Architecture, a Kind or a list of them, not {type(entry).__name__}")
+    for arch in ARCHITECTURES.values():
+        if arch.kind not in KINDS:
+            raise ValueError(f"architecture {arch.name!r} is of kind {arch.kind!r}, which no plugin registers")
+    global OWNED_OPTIONS
+    OWNED_OPTIONS = _owned()
+
+
+def _load_plugins() -> None:
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=PLUGIN_GROUP):
+        try:
+            register(point.load())
+        except Exception as exc:  # a broken plugin must not break gancli: it is named, and left out
+            PLUGIN_ERRORS.append(f"{point.name} ({point.value}): {type(exc).__name__}: {exc}")
+
+
+def _owned() -> tuple[str, ...]:
+    """Options some architectures use and others refuse: the union of every entry's `options`."""
+    return tuple(dict.fromkeys(o for a in ARCHITECTURES.values() for o in a.options))
+
+
+OWNED_OPTIONS = _owned()
+_load_plugins()
 
 
 def get_architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
     except KeyError:
-        raise UsageError(f"Unknown architecture '{name}'; use one of: {', '.join(ARCHITECTURES)}.") from None
+        raise UsageError(f"Unknown architecture '{name}'; use one of: {', '.join(ARCHITECTURES)} (or install the plugin package that provides it).") from None
 
 
 def owners(option: str) -> list[str]:

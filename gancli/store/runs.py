@@ -174,14 +174,9 @@ def newest_checkpoint(root: Path, kind: str = "generator", dataset: str | None =
             continue  # unreadable or foreign: not a candidate
         if header.kind == kind and (dataset is None or header.config.dataset == dataset):
             return path
-    if kind == "classifier":
-        raise GancliError(
-            f"No classifier trained on {dataset} under '{root}/'; train one with 'gancli train {dataset} --arch classifier --epochs 2' "
-            "(about 20 s per epoch of 10,000 images on 2 CPU cores), pass --classifier, or use --extractor inception."
-        )
-    if kind == "upscaler":
-        raise GancliError(f"No trained upscaler runs under '{root}/'; train one with 'gancli train mnist --arch srcnn' or pass --model.")
-    raise GancliError(f"No trained runs under '{root}/'; train one with 'gancli train mnist' or pass --checkpoint.")
+    from gancli.models import KINDS
+
+    raise GancliError(KINDS[kind].missing.format(root=root, dataset=dataset))
 
 
 def best_classifier(root: Path, dataset: str) -> Path:

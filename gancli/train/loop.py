@@ -70,7 +70,7 @@ def train(
     torch.set_num_threads(count)  # the same bytes need the same count: float sums are split by thread
     thread_text = f"{count} CPU thread{'s' if count != 1 else ''} ({why})"
     arch = get_architecture(config.arch)
-    if cluster.distributed and arch.task != "gan":
+    if cluster.distributed and not arch.kind_of.processes:
         raise UsageError(f"--arch {config.arch} trains in one process; run it without torchrun.")
     budget = default_budget(dev) if memory_budget is None else memory_budget
     if resume is not None and not is_named_dataset(config.dataset):
@@ -86,7 +86,7 @@ def train(
     total, length_note = training_length(config, len(dataset) // max(1, config.batch_size * cluster.world_size))
     if resume is None and length_note:
         notices.append(length_note)
-    elif resume is None and total < SHORT_RUN_STEPS and arch.kind == "generator":
+    elif resume is None and total < SHORT_RUN_STEPS and arch.kind_of.short_run_note:
         notices.append(f"{total} steps is a short run: expect noise or blobs, not pictures (the quick start, --recipe quick, takes 1,500).")
     config = arch.prepare(config, total, notices)
     if cluster.distributed:

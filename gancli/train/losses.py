@@ -14,22 +14,61 @@ GP_WEIGHT = 10.0
 DRIFT_WEIGHT = 1e-3  # keeps the critic's outputs near 0 so they stay finite (Karras et al., 2018)
 
 
-def discriminator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    if kind == "bce":
+class AdversarialLoss:
+    """A loss on D's logits, chosen by name (--loss); tasks call its two halves and ask whether it wants a penalty."""
+
+    name = ""
+    penalty = False  # a gradient penalty on D, added in fp32 by the task (gradient_penalty below)
+
+    def discriminator(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generator(self, gen_logits: torch.Tensor) -> torch.Tensor:
+        return -gen_logits.mean()
+
+
+class NonSaturating(AdversarialLoss):
+    name = "bce"
+
+    def discriminator(self, real_logits, fake_logits):
         return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + F.binary_cross_entropy_with_logits(
             fake_logits, torch.zeros_like(fake_logits)
         )
-    if kind == "hinge":
-        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-    if kind == "wgan-gp":
-        return fake_logits.mean() - real_logits.mean() + DRIFT_WEIGHT * real_logits.square().mean()
-    raise ValueError(f"unknown loss {kind!r}")
 
-
-def generator_loss(kind: str, gen_logits: torch.Tensor) -> torch.Tensor:
-    if kind == "bce":  # non-saturating: fakes count as real for G's loss
+    def generator(self, gen_logits):  # non-saturating: fakes count as real for G's loss
         return F.binary_cross_entropy_with_logits(gen_logits, torch.ones_like(gen_logits))
-    return -gen_logits.mean()
+
+
+class Hinge(AdversarialLoss):
+    name = "hinge"
+
+    def discriminator(self, real_logits, fake_logits):
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+class Wasserstein(AdversarialLoss):
+    name, penalty = "wgan-gp", True
+
+    def discriminator(self, real_logits, fake_logits):
+        return fake_logits.mean() - real_logits.mean() + DRIFT_WEIGHT * real_logits.square().mean()
+
+
+LOSSES: dict[str, AdversarialLoss] = {loss.name: loss for loss in (NonSaturating(), Hinge(), Wasserstein())}
+
+
+def get_loss(name: str) -> AdversarialLoss:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; use one of: {', '.join(LOSSES)}") from None
+
+
+def discriminator_loss(name: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return get_loss(name).discriminator(real_logits, fake_logits)
+
+
+def generator_loss(name: str, gen_logits: torch.Tensor) -> torch.Tensor:
+    return get_loss(name).generator(gen_logits)
 
 
 def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, condition: tuple, generator: torch.Generator | None) -> torch.Tensor:

@@ -129,7 +129,7 @@ def _new_config(o: dict, given: set[str], model: dict, changes: dict) -> TrainCo
         raise UsageError(f"{', '.join(_flag(n) for n in recipe)} apply to GANs, not to --arch {arch.name}; drop them.")
     if refused:
         raise UsageError(f"{_flag(refused[0])} is for --arch {', '.join(owners(refused[0]))}, not {arch.name}; drop it.")
-    if arch.kind == "upscaler" and size < 2 * o["scale"]:
+    if "scale" in arch.options and size < 2 * o["scale"]:
         raise UsageError(f"--image-size {size} is too small to learn x{o['scale']} upscaling; use at least {2 * o['scale']}.")
     training = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "seed", "content_weight", "precision")
     config = TrainConfig(**model | {k: o[k] for k in training} | changes | {"image_size": size})

@@ -18,7 +18,7 @@ from gancli.data.datasets import ImageDataset
 from gancli.errors import UsageError
 from gancli.data.images import save_grid, to_uint8
 from gancli.use.latent import latent_batches
-from gancli.train.losses import discriminator_loss, generator_loss, gradient_penalty
+from gancli.train.losses import get_loss, gradient_penalty
 from gancli.models import build_discriminator, build_generator, check_classes, get_architecture
 from gancli.train.tasks.base import Stat, Task
 
@@ -93,8 +93,8 @@ def train_step(
         rejected = fake_logits
         if labels is not None and len(labels) > 2:  # real images with a wrong label count as fakes (GAN-CLS)
             rejected = torch.cat([fake_logits, discriminator(aug(real), labels[2])])
-        loss_d = discriminator_loss(loss, real_logits, rejected)
-    if loss == "wgan-gp":  # in fp32: a double backward through bf16 would lose the penalty's precision
+        loss_d = get_loss(loss).discriminator(real_logits, rejected)
+    if get_loss(loss).penalty:  # in fp32: a double backward through bf16 would lose the penalty's precision
         loss_d = loss_d + gradient_penalty(discriminator, real, fake, c_real, noise)
     loss_d.backward()
     opt_d.step()
@@ -103,7 +103,7 @@ def train_step(
     opt_g.zero_grad(set_to_none=True)
     with autocast():
         gen_logits = discriminator(aug(fake), *c_fake)
-        loss_g = generator_loss(loss, gen_logits)
+        loss_g = get_loss(loss).generator(gen_logits)
         if labels is not None:
             loss_g = loss_g + MODE_SEEKING_WEIGHT * mode_seeking_penalty(fake.float(), z)
     loss_g.backward()

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gancli.train.losses import get_loss
 from gancli.config import TrainConfig
 from gancli.data.datasets import ImageDataset
 from gancli.data.images import save_grid, to_uint8
@@ -77,20 +78,20 @@ class UpscalerTask(Task):
     def _adversarial_step(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         g, d = self.nets["generator"], self.nets["discriminator"]
         opt_d, opt_g = self.optimizers["optimizer_d"], self.optimizers["optimizer_g"]
-        ones = torch.ones(high.shape[0], device=high.device)
+        adversarial = get_loss("bce")  # the non-saturating loss, as the GANs' default
         # (1) D: real high-res images against upscaled ones
         opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             fake = g(low)
             real_logits, fake_logits = d(high).float(), d(fake.detach()).float()
-            loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + F.binary_cross_entropy_with_logits(fake_logits, 0 * ones)
+            loss_d = adversarial.discriminator(real_logits, fake_logits)
         loss_d.backward()
         opt_d.step()
         # (2) G: fool D while staying close to the target (L1 content loss)
         opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             content = F.l1_loss(fake.float(), high)
-            loss_g = F.binary_cross_entropy_with_logits(d(fake).float(), ones) + self.config.content_weight * content
+            loss_g = adversarial.generator(d(fake).float()) + self.config.content_weight * content
         loss_g.backward()
         opt_g.step()
         return torch.stack([loss_d, loss_g, content]).detach()
