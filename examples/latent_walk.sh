@@ -11,5 +11,5 @@ if [[ -n "${GANCLI_EXAMPLE_STEPS:-}" ]]; then length=(--steps "$GANCLI_EXAMPLE_S
 gancli train mnist --arch cdcgan "${length[@]}" --out "$run"
 gancli sample --checkpoint "$run" --label all --seed 0 --out "$run/classes.png"
 gancli sample --checkpoint "$run" --per-class "$per_class" --seed 0 --outdir "$run/synthetic"
-gancli interpolate 1 2 3 --frames 8 --checkpoint "$run" --labels 3 8 3 --out "$run/walk.png" --gif "$run/walk.gif"
+gancli interpolate 1 2 3 --frames 8 --checkpoint "$run" --labels 3,8,3 --out "$run/walk.png" --gif "$run/walk.gif"
 echo "Class grid: $run/classes.png  ImageFolder: $run/synthetic/  Walk: $run/walk.png, $run/walk.gif"

@@ -1,6 +1,7 @@
 """gancli: train GANs, sample, walk latent space and upscale, from the command line or from Python.
 
     import gancli
+    gancli.train("mnist", recipe="quick", outdir="runs/digits")
     g = gancli.load("runs/digits")
     gancli.save_grid(g.sample(seeds=[0, 1, 2]), "grid.png")
 
@@ -8,7 +9,7 @@ The names below are imported on first use, so `gancli --help` does not wait for 
 """
 
 __version__ = "0.1.0"
-__all__ = ["load", "save_grid", "to_pil", "Model"]
+__all__ = ["train", "load", "evaluate", "save_grid", "to_pil", "upscale_files", "benchmark_upscaler", "decode_folder", "grid", "Model"]
 
 
 def __getattr__(name: str):

@@ -1,12 +1,14 @@
-"""gancli from Python: load a trained run and make images, the same images the commands write.
+"""gancli from Python: the API every command calls. Train a run, load it, make images, score it.
 
     import gancli
+    run = gancli.train("mnist", recipe="quick", outdir="runs/digits")   # the options of `gancli train`
     g = gancli.load("runs/digits")            # a run folder or a checkpoint file; EMA weights when the run has them
     x = g.sample(seeds=[0, 1, 2])             # uint8 (N, C, H, W): each seed's exact image, as `sample --seeds`
     gancli.save_grid(x, "grid.png")           # the bytes `gancli sample --seeds 0-2 --out grid.png` writes
 
-Nothing here prints: results are returned, failures raise gancli.errors.GancliError (UsageError for
-arguments that cannot work), as the commands would say them.
+Nothing here prints: results are returned, long jobs report through a `progress(total, what)` context
+(yielding advance(amount)) or a training Reporter, and failures raise gancli.errors.GancliError
+(UsageError for arguments that cannot work), as the commands would say them.
 """
 
 from __future__ import annotations
@@ -124,6 +126,50 @@ class Model:
         """What the checkpoint holds: "generator", "upscaler", or a plugin's kind."""
         return self.arch.kind
 
+    # --- files: what the commands write ----------------------------------------------------------
+
+    def write_samples(self, out: str | Path | None = "samples.png", outdir: str | Path | None = None, *, n: int | None = None,
+                      seed: int | None = None, seeds: list[int] | None = None, label: int | str | None = None, per_class: int | None = None,
+                      nrow: int | None = None, upscaler: "Model | None" = None, truncation: float | None = None, existing: str = "refuse",
+                      progress=None):  # fmt: skip
+        """`gancli sample`: a grid PNG at `out`, or one PNG per image in `outdir` (with `per_class`, an ImageFolder tree).
+
+        `existing` says what to do with files of the same names in `outdir`: "refuse" (the default), "overwrite" or
+        "skip" (continues a stopped export). Returns a gancli.use.export.Written; a Ctrl-C during an `outdir` export
+        raises ExportStopped, which says how many whole files were written.
+        """
+        from gancli.use.export import write_samples
+
+        self._need("generator", "write_samples")
+        with self._truncated(truncation):
+            generator = self.net if upscaler is None else upscaler._after(self.net)
+            return write_samples(self, generator, Path(out) if outdir is None else None, Path(outdir) if outdir is not None else None, n=n,
+                                 seed=seed, seeds=seeds, label=label, per_class=per_class, nrow=nrow, existing=existing, progress=progress)  # fmt: skip
+
+    def write_walk(self, seeds: list[int], out: str | Path | None = "walk.png", gif: str | Path | None = None, video: str | Path | None = None,
+                   *, frames: int = 8, gif_frames: int = 24, fps: float = 12.0, method: str = "slerp", loop: bool = False,
+                   label: int | str | None = None, labels: list[int | str] | str | None = None) -> list[str]:  # fmt: skip
+        """`gancli interpolate`: the walk's grid (a row per segment) at `out`, and a GIF and an MP4 when named; a line per file."""
+        from gancli.use.export import write_walk
+
+        self._need("generator", "write_walk")
+        paths = [Path(p) if p is not None else None for p in (out, gif, video)]
+        return write_walk(self, list(seeds), *paths, frames=frames, gif_frames=gif_frames, fps=fps, method=method, loop=loop, label=label, labels=labels)
+
+    def write_mixing(self, seeds: list[int], mix: int, out: str | Path = "mixing.png", mix_layer: int | None = None) -> str:
+        """`gancli interpolate --mix`: style mixing of each seed with `mix`, a row of three images per seed."""
+        from gancli.use.export import write_mixing
+
+        self._need("generator", "write_mixing")
+        return write_mixing(self, list(seeds), mix, mix_layer, Path(out))
+
+    def _after(self, generator):
+        """`generator` followed by this upscaler: sample --upscale (generate small, then upscale)."""
+        from gancli.use.upscaling import UpscaledGenerator
+
+        self._need("upscaler", "upscaler=")
+        return UpscaledGenerator(generator, self.net, self.config.channels, self.config.scale)
+
     def _need(self, kind: str, what: str) -> None:
         if self.arch.kind != kind:
             raise UsageError(f"'{self.path}' is {_a(self.arch.kind)} ({self.config.arch}); {what}() needs {_a(kind)}.")
@@ -143,7 +189,7 @@ class Model:
             yield
             return
         if not self.arch.truncation:
-            raise UsageError(f"truncation= needs a style-based generator; '{self.path}' is {self.config.arch}.")
+            raise UsageError(f"--truncation needs a style-based generator; '{self.path}' is {self.config.arch} (train one with --arch stylegan).")
         if not 0.0 <= truncation <= 2.0:
             raise UsageError(f"truncation={truncation} is out of range; use 0 to 2 (1: off).")
         before = self.net.truncation
@@ -154,21 +200,137 @@ class Model:
             self.net.truncation = before
 
 
-def load(path: str | Path | None = None, ema: bool = True, device: str = "auto") -> Model:
+def load(path: str | Path | None = None, ema: bool = True, device: str = "auto", kind: str | None = None) -> Model:
     """A trained model from a run folder or checkpoint file (None: the newest generator run under runs/): a generator,
     an upscaler, a classifier or a plugin's kind; `kind` says which.
 
     With `ema` (the default) a run trained with --ema gives its moving-average weights, as the commands do.
+    With `kind` ("generator", "upscaler"), another kind is refused, naming how it is used; with path None,
+    the newest run of that kind is loaded.
     """
     from gancli.models import KINDS
     from gancli.store import checkpoints, runs
     from gancli.use.loading import open_model
 
-    if path is not None:
-        kind = KINDS[checkpoints.read_header(runs.resolve_checkpoint(Path(path))).kind]
-        if not kind.loads:
-            raise UsageError(f"'{path}' is {_a(kind.name)}; load() opens the models that make or change images ({kind.use.format(path=path)}).")
-    return Model(open_model(Path(path) if path is not None else None, None, device, ema))
+    if path is not None and kind is None:
+        found = KINDS[checkpoints.read_header(runs.resolve_checkpoint(Path(path))).kind]
+        if not found.loads:
+            raise UsageError(f"'{path}' is {_a(found.name)}; load() opens the models that make or change images ({found.use.format(path=path)}).")
+    return Model(open_model(Path(path) if path is not None else None, kind, device, ema))
+
+
+# --- training and scores ----------------------------------------------------------------------------
+
+
+def train(dataset: str | None = None, *, reporter=None, **options):
+    """Train a run, as `gancli train` does: the same options by their parameter names (arch="dcgan", steps=1500,
+    recipe="quick", outdir="runs/digits", resume="runs/digits", ...). Returns the run's TrainingResult
+    (run_dir, checkpoint, step, last_row, ...). `reporter` (gancli.train.reports.Reporter) hears every step.
+    """
+    from gancli.train.start import train_options
+
+    unknown = sorted(set(options) - set(train_options()))
+    if unknown:
+        raise UsageError(f"train() has no option {unknown[0]!r}; the options are those of gancli train: {', '.join(sorted(train_options()))}.")
+    given = set(options) | ({"dataset"} if dataset is not None else set())
+    return train_with(train_options() | options | {"dataset": dataset}, given, reporter)
+
+
+def train_with(options: dict, given: set[str], reporter=None):
+    """train() from every option's value and the names given (what the command line typed); the command calls this."""
+    from gancli.train.start import start
+
+    return start(options, given, reporter)
+
+
+def evaluate(run: str | Path | None = None, *, n: int = 10_000, classifier: str | Path | None = None, extractor: str = "classifier",
+             inception_weights: str | Path | None = None, seed: int = 0, ema: bool = True, data_dir: str | Path | None = None,
+             device: str = "auto", force: bool = False, threads: int | None = None, save: bool = True, progress=None):  # fmt: skip
+    """Score a generator as `gancli eval` does: FID, KID, precision/recall and class coverage against the real data,
+    with the real-data floor. Appended to the run's eval.json unless save=False. Returns an Evaluation (.scores, .floor)."""
+    from gancli.data.datasets import trust_data_dir
+    from gancli.data.folder_cache import silent_work
+    from gancli.evaluation.evaluate import evaluate as scored
+    from gancli.evaluation.evaluate import save_record
+    from gancli.evaluation.features import open_extractor
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    trust_data_dir(Path(data_dir) if data_dir is not None else None)
+    model = load(run, ema=ema, device=device, kind="generator")
+    config = model.config.with_changes(data_dir=str(data_dir)) if data_dir is not None else model.config
+    features = open_extractor(extractor, config.dataset, Path(classifier) if classifier else None, Path(inception_weights) if inception_weights else None,
+                              model.device, force, Path(config.data_dir) if config.data_dir else None)  # fmt: skip
+    with (progress or silent_work)(n, f"Generating and scoring {n:,} images") as advance:
+        result = scored(model.net, config, features, n, seed, model.device, config.data_dir or None, advance)
+    result.model = model
+    return save_record(model, result, n, seed) if save else result
+
+
+# --- files of images -------------------------------------------------------------------------------
+
+
+def upscale_files(inputs: list[str | Path], outdir: str | Path = "upscaled", model: str | Path | Model | None = None, method: str = "model",
+                  scale: int | None = None, existing: str = "refuse", device: str = "auto", progress=None):  # fmt: skip
+    """`gancli upscale`: image files, folders or glob patterns enlarged into `outdir` under their own names, by a trained
+    upscaler (`model`: a run, a checkpoint or a loaded Model; None: the newest upscaler run) or "bicubic"/"lanczos".
+    Returns (plan, written, kept): plan.scale and plan.source say how."""
+    from gancli.device import resolve_device
+    from gancli.use.export import check_existing_policy
+    from gancli.use.upscaling import plan_upscale, upscale_paths
+
+    check_existing_policy(existing)
+    plan = plan_upscale(_upscaler(model, method, device), method, scale)
+    written, kept = upscale_paths(plan, [str(i) for i in inputs], Path(outdir), existing, resolve_device(device), progress)
+    return plan, written, kept
+
+
+def benchmark_upscaler(model: str | Path | Model | None, source: str, scale: int | None = None, data_dir: str | Path | None = None,
+                       limit: int | None = None, device: str = "auto"):  # fmt: skip
+    """`gancli upscale --benchmark`: downscale `source` images (a folder, or a named dataset's test split), restore them with
+    the model and with bicubic; returns (plan, scores: method -> {"PSNR", "SSIM"}, images used, what they are)."""
+    from gancli.use.upscaling import plan_upscale, run_benchmark
+
+    plan = plan_upscale(_upscaler(model, "model", device), "model", scale)
+    scores, count, what = run_benchmark(plan, source, Path(data_dir) if data_dir is not None else None, limit)
+    return plan, scores, count, what
+
+
+def _upscaler(model, method: str, device: str) -> Model | None:
+    if isinstance(model, Model) or (method != "model" and model is None):
+        return model
+    if method != "model":
+        raise UsageError(f"--model goes with --method model; drop it to use {method}.")
+    return load(model, device=device, kind="upscaler")
+
+
+def decode_folder(folder: str | Path, image_size: int = 64, workers: int | None = None, progress=None):
+    """`gancli data`: decode a folder of images once into gancli's cache (what training reads); the Decoded cache entry."""
+    from gancli.data.datasets import check_dataset, list_images
+    from gancli.data.folder_cache import decoded_folder
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"'{folder}' is not a folder; give a folder of images.")
+    check_dataset(str(folder))
+    paths = list_images(folder)
+    if not paths:
+        raise UsageError(f"No images found in '{folder}'; gancli reads .png, .jpg, .jpeg, .webp and .bmp files.")
+    return decoded_folder(folder, paths, image_size, workers, progress=progress)
+
+
+def grid(images: list[str | Path], out: str | Path = "grid.png", nrow: int | None = None, padding: int = 2) -> tuple[int, tuple, tuple]:
+    """`gancli grid`: image files, folders or globs in one grid PNG (cells follow the first image); (count, cell, first image size)."""
+    from gancli.data.images import check_writable, expand_image_paths, grid_of_files
+    from gancli.store.files import check_output, refuse_overwriting_inputs
+
+    out = Path(out)
+    paths = expand_image_paths([str(i) for i in images])
+    refuse_overwriting_inputs([out], paths)
+    check_output(out)
+    check_writable(out.parent)
+    cell, first = grid_of_files(paths, out, nrow=nrow, padding=padding)
+    return len(paths), cell, first
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, padding: int = 2) -> Path:

@@ -4,7 +4,7 @@ and what a stored config may hold (gancli.train.plan turns `gancli train`'s opti
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from gancli.errors import GancliError
 
@@ -19,54 +19,101 @@ MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 EMA_DECAY = 0.999  # --ema
 AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.train.augment)
 
-# Options that describe the model or its data: fixed by the checkpoint when resuming.
-MODEL_OPTIONS = ("dataset", "arch", "image_size", "upsample", "latent_dim", "generator_width", "discriminator_width",
-                 "scale", "loss", "spectral_norm", "ema", "augment", "attention_size", "phase_steps")  # fmt: skip
+MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"  # help panels
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one TrainConfig field is set, checked and kept: the one declaration that `gancli train`'s flags,
+    the checks of stored configs, resuming, recipes and `--help` all read."""
+
+    help: str = ""  # the flag's help; "" for fields no flag sets (they follow the data, or old checkpoints)
+    panel: str = TRAINING
+    low: float | None = None  # range of the value, stored or typed; a crafted file cannot ask for terabytes
+    high: float | None = None
+    flag_low: float | None = None  # where the flag is stricter than a stored value may be
+    open: str = ""  # "high" or "both": the flag's range leaves out that end (learning rates, Adam betas)
+    choices: tuple[str, ...] = ()
+    resume: str = "fixed"  # "fixed": the checkpoint's value holds and a different flag is refused (why: `why`);
+    # "announced": the flag changes the resumed run, which says so; "taken": the flag changes it quietly (length, cadence, paths)
+    why: str = ""
+    unset: bool = False  # the flag defaults to unset (None): the data, the architecture or the config decides
+    switch: bool = False  # a --name/--no-name flag; the field stores what it turns on (a decay, a policy)
+    path: bool = False  # the flag takes a path, stored as text
+    argument: bool = False  # a positional argument, not an option
+    metavar: str | None = None  # the help's word for the value (default: by type: N, X, TEXT, PATH)
+
+
+def option(default, **spec):
+    """A TrainConfig field and its Option, declared together."""
+    return field(default=default, metadata={"option": Option(**spec)})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Field names match the `gancli train` options."""
 
-    arch: str = "dcgan"  # a name from gancli.models.ARCHITECTURES
-    dataset: str = "mnist"  # a dataset name or an image-folder path
-    image_size: int = 28
-    channels: int = 1
-    latent_dim: int = 100
-    num_classes: int = 0
-    class_names: tuple[str, ...] = ()
-    upsample: str = "transpose"  # dcgan generator: "transpose" (Radford et al.) or "nearest" (Keras variant)
-    generator_width: int = 64  # dcgan: channels of the last generator stage (ngf)
-    discriminator_width: int = 64  # dcgan: channels of the first discriminator stage (ndf)
-    phase_steps: int = 0  # progan: steps per fade-in or stable phase; 0 = spread the run's steps over the schedule
-    attention_size: int = 0  # sagan: feature-map side of the self-attention blocks; 0 = half the image side
-    scale: int = 2  # upscalers: how many times larger the output is
-    content_weight: float = 100.0  # upgan: weight of the L1 content loss next to the adversarial loss
-    batch_size: int = 32  # measured: on the 10k bundled digits, 5 epochs at 32 beat 64 (more steps, same images)
-    epochs: int | None = None  # training length: epochs or steps; neither means DEFAULT_EPOCHS (at least MIN_DEFAULT_STEPS)
-    steps: int | None = None
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    seed: int = 0
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast of the forward passes, where the hardware has bf16)
-    loss: str = "bce"  # "bce" (non-saturating), "hinge" or "wgan-gp"; see gancli.train.losses
-    spectral_norm: bool = False  # spectral normalisation of D's layers (D's BatchNorm is then dropped)
+    # Each field with its Option: the order here is the order of `gancli train --help` within each panel.
+    arch: str = option("dcgan", help="Model family: one of the architectures listed below.", panel=MODEL, metavar="ARCH")
+    dataset: str = option("mnist", help="mnist, fashion-mnist, cifar10, or a folder of images (sub-folders are classes).", argument=True)
+    image_size: int = option(28, help="Image side in pixels (default: the dataset's own, 64 for folders).", panel=MODEL, low=4, high=512, unset=True)
+    channels: int = option(1, low=1, high=3)  # follows the data
+    latent_dim: int = option(100, help="Length of the latent vector z.", panel=MODEL, low=1, high=4096)
+    num_classes: int = option(0, low=0, high=10_000)  # follows the data
+    class_names: tuple[str, ...] = option(())  # follows the data
+    upsample: str = option("transpose", help="dcgan, cdcgan generator: transposed convolutions or nearest upsample + 5x5 conv.",
+                           panel=MODEL, choices=("transpose", "nearest"))  # Radford et al., or the Keras variant
+    generator_width: int = option(64, help="Channels of the generator's last stage (ngf).", panel=MODEL, low=1, high=1024)
+    discriminator_width: int = option(64, help="Channels of the discriminator's first stage (ndf).", panel=MODEL, low=1, high=1024)
+    phase_steps: int = option(0, help="progan: steps per fade-in or stable phase (0: spread over the run).", panel=MODEL, low=0, high=10**9)
+    attention_size: int = option(0, help="sagan: feature-map side of the self-attention blocks (0: half the image side).", panel=MODEL,
+                                 low=0, high=512)
+    scale: int = option(2, help="Upscalers (srcnn, upgan): output size / input size, 2 to 4.", panel=MODEL, low=2, high=4)
+    content_weight: float = option(100.0, help="upgan: weight of the L1 content loss next to the adversarial loss.", panel=MODEL,
+                                   low=0.0, high=1e6, resume="announced")
+    # measured: on the 10k bundled digits, 5 epochs at 32 beat 64 (more steps, same images)
+    batch_size: int = option(32, help="Images per step (32 gives small datasets more updates per epoch).", low=1, flag_low=2, high=65_536,
+                             resume="announced")
+    # the length: epochs or steps; neither means DEFAULT_EPOCHS (at least MIN_DEFAULT_STEPS)
+    epochs: int | None = option(None, help="Passes over the data (default: 5, and at least 1,000 steps, unless --steps).", low=1, high=10**9,
+                                resume="taken", unset=True)
+    steps: int | None = option(None, help="Total training steps (overrides --epochs).", low=1, high=10**12, resume="taken", unset=True)
+    lr_g: float = option(2e-4, help="Generator learning rate (Adam).", low=0.0, high=1.0, open="both", resume="announced", metavar="LR")
+    lr_d: float = option(2e-4, help="Discriminator learning rate (Adam).", low=0.0, high=1.0, open="both", resume="announced", metavar="LR")
+    beta1: float = option(0.5, help="Adam beta1, in [0, 1).", low=0.0, high=1.0, open="high", resume="announced")
+    beta2: float = option(0.999, help="Adam beta2, in [0, 1).", low=0.0, high=1.0, open="high", resume="announced")
+    seed: int = option(0, help="Seed for weights, data order and noise.", low=0, high=MAX_SEED, why="it fixes the data order and noise",
+                       metavar="SEED")
+    # autocast of the forward passes, where the hardware has bf16
+    precision: str = option("fp32", help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).", choices=("fp32", "bf16"),
+                            resume="announced")
+    loss: str = option("bce", help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", panel=RECIPE,
+                       choices=("bce", "hinge", "wgan-gp"))  # gancli.train.losses.LOSSES
+    spectral_norm: bool = option(False, help="Spectral normalisation in D (its BatchNorm becomes a bias); Adam betas 0 / 0.9 unless given.",
+                                 panel=RECIPE, switch=True)
     # ...but its shift kept as a per-channel bias: without one, D's bias-free layers made D(a x) = a D(x).
-    spectral_norm_bias: bool = True
-    label_projection: bool = True  # conditional D: + <embedding(y), pooled features> (Miyato & Koyama, 2018)
-    label_mismatch: bool = True  # conditional D also rejects real images given a wrong label (Reed et al., 2016)
-    ema: float = 0.0  # decay of the generator's exponential moving average; 0 trains without one
-    augment: str = ""  # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
-    eval_every: int | None = None  # steps between sample-quality evaluations during training (FID etc.)
-    eval_n: int = 2000  # images generated per evaluation during training
-    eval_classifier: str = ""  # the classifier checkpoint those evaluations use
-    sample_every: int = 200
-    checkpoint_every: int = 1000
-    keep: int | None = None  # periodic checkpoints to keep (newest first); None keeps all
-    data_dir: str = ""
-    normalisation: str = NORMALISATION
+    spectral_norm_bias: bool = option(True)
+    label_projection: bool = option(True)  # conditional D: + <embedding(y), pooled features> (Miyato & Koyama, 2018)
+    label_mismatch: bool = option(True)  # conditional D also rejects real images given a wrong label (Reed et al., 2016)
+    # the decay of the generator's exponential moving average; 0 trains without one
+    ema: float = option(0.0, help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.",
+                        panel=RECIPE, low=0.0, high=1.0, switch=True)
+    # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
+    augment: str = option("", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.", panel=RECIPE, switch=True)
+    eval_every: int | None = option(None, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps "
+                                    "best.safetensors by FID.", panel=EVALUATION, low=1, high=10**12, resume="taken", unset=True)
+    eval_n: int = option(2000, help="Images generated per --eval-every measurement.", panel=EVALUATION, low=10, high=10**6, resume="taken")
+    eval_classifier: str = option("", help="Classifier run or checkpoint for --eval-every (gancli train DATA --arch classifier).",
+                                  panel=EVALUATION, resume="taken", unset=True, path=True, metavar="RUN")
+    sample_every: int = option(200, help="Steps between sample grids, metrics rows and last.safetensors (default: 200).", panel=OUTPUT,
+                               low=1, high=10**12, resume="taken", unset=True)
+    checkpoint_every: int = option(1000, help="Steps between kept periodic checkpoints (default: 1000).", panel=OUTPUT, low=1, high=10**12,
+                                   resume="taken", unset=True)
+    keep: int | None = option(None, help="Keep only the newest K periodic checkpoints (default: all).", panel=OUTPUT, low=1, high=10**6,
+                              resume="taken", unset=True)
+    data_dir: str = option("", help="Where named datasets are found or downloaded (default: ~/.cache/gancli/datasets).", resume="taken",
+                           unset=True, path=True, metavar="DIR")
+    normalisation: str = option(NORMALISATION, choices=(NORMALISATION,))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -102,45 +149,50 @@ class TrainConfig:
 
 # --- what a stored config may hold ----------------------------------------------------------------
 
-_INT = {  # field: (lowest, highest); the highest keep a crafted file from asking for terabytes
-    "image_size": (4, 512), "channels": (1, 3), "latent_dim": (1, 4096), "num_classes": (0, 10_000),
-    "generator_width": (1, 1024), "discriminator_width": (1, 1024), "phase_steps": (0, 10**9), "attention_size": (0, 512),
-    "scale": (2, 4), "batch_size": (1, 65_536), "epochs": (1, 10**9), "steps": (1, 10**12), "seed": (0, MAX_SEED),
-    "eval_every": (1, 10**12), "eval_n": (10, 10**6), "sample_every": (1, 10**12), "checkpoint_every": (1, 10**12), "keep": (1, 10**6),
-}  # fmt: skip
-_FLOAT = {"content_weight": (0.0, 1e6), "lr_g": (0.0, 1.0), "lr_d": (0.0, 1.0), "beta1": (0.0, 1.0), "beta2": (0.0, 1.0), "ema": (0.0, 1.0)}
-_CHOICES = {"upsample": ("transpose", "nearest"), "precision": ("fp32", "bf16"), "loss": ("bce", "hinge", "wgan-gp"), "normalisation": (NORMALISATION,)}
 SPECTRAL_NORM_BETAS = {"beta1": 0.0, "beta2": 0.9}  # unless --beta1 / --beta2 or the architecture's own defaults say otherwise
 
 # Fields added after checkpoints existed whose default changes the model: a config stored before one
 # existed is read with the value its model was trained with, not the new default.
 BEFORE_FIELD = {"spectral_norm_bias": False, "label_projection": False, "label_mismatch": False}
-_OPTIONAL = ("epochs", "steps", "eval_every", "keep")
-_TEXT = ("arch", "dataset", "augment", "eval_classifier", "data_dir")
+
+OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in fields(TrainConfig)}
+FLAGS = tuple(name for name, spec in OPTIONS.items() if spec.help)  # the fields `gancli train` sets from its command line
+_TYPES = {f.name: f.type.split(" | ")[0].split("[")[0] for f in fields(TrainConfig)}  # "int", "float", "str", "bool", "tuple"
+
+
+def field_type(name: str) -> str:
+    """The field's value type as written in TrainConfig: "int", "float", "str", "bool" or "tuple"."""
+    return _TYPES[name]
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a field: image_size -> --image-size (DATASET for the argument)."""
+    return name.upper() if OPTIONS.get(name, Option()).argument else "--" + name.replace("_", "-")
 
 
 def check_field(name: str, value) -> None:
     """Raise ValueError unless `value` is a valid stored value of TrainConfig field `name`."""
     import math
 
-    if value is None and name in _OPTIONAL:
+    spec, kind = OPTIONS[name], field_type(name)
+    if value is None and TrainConfig.__dataclass_fields__[name].default is None:
         return
-    if name in _INT:
-        low, high = _INT[name]
+    if kind == "int":
+        low, high = int(spec.low), int(spec.high)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or (name == "channels" and value == 2):
             raise ValueError(f"{name} is {value!r}; expected a whole number from {low} to {high}")
-    elif name in _FLOAT:
-        low, high = _FLOAT[name]
+    elif kind == "float":
+        low, high = spec.low, spec.high
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
             raise ValueError(f"{name} is {value!r}; expected a number from {low} to {high}")
-    elif name in _CHOICES and value not in _CHOICES[name]:
-        raise ValueError(f"{name} is {value!r}; expected one of {', '.join(_CHOICES[name])}")
-    elif name in _TEXT and (not isinstance(value, str) or len(value) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+    elif spec.choices and value not in spec.choices:
+        raise ValueError(f"{name} is {value!r}; expected one of {', '.join(spec.choices)}")
+    elif kind == "str" and (not isinstance(value, str) or len(value) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in value)):
         raise ValueError(f"{name} is {value!r}; expected text")
-    elif name in ("spectral_norm", *BEFORE_FIELD) and not isinstance(value, bool):
+    elif kind == "bool" and not isinstance(value, bool):
         raise ValueError(f"{name} is {value!r}; expected true or false")
     elif name == "class_names":
-        if not isinstance(value, (list, tuple)) or len(value) > _INT["num_classes"][1]:
+        if not isinstance(value, (list, tuple)) or len(value) > OPTIONS["num_classes"].high:
             raise ValueError(f"class_names is {type(value).__name__}; expected a list of names")
         for class_name in value:
             try:

@@ -87,7 +87,7 @@ def test_interpolation_endpoints_are_the_seeds_images(cli, trained_run, tmp_path
 
 
 def test_conditional_interpolation_with_labels(cli, conditional_run, tmp_path):
-    result = cli("interpolate", "4", "9", "--steps", "4", "--checkpoint", conditional_run, "--labels", "3", "8", "--out", tmp_path / "w.png", "--loop")
+    result = cli("interpolate", "4", "9", "--steps", "4", "--checkpoint", conditional_run, "--labels", "3", "--labels", "8", "--out", tmp_path / "w.png", "--loop")
     assert result.code == 0, result.err
     grid = pixels(tmp_path / "w.png")
     assert grid.shape[1:] == (2 * 30 + 2, 4 * 30 + 2)  # with --loop: 4 -> 9 -> 4
@@ -116,8 +116,8 @@ def test_cgan_trains_on_folder_classes(cli, image_folder):
         (["interpolate", "1", "--checkpoint", "{u}"], 2, "at least two seeds"),
         (["interpolate", "1", "2", "--steps", "1", "--checkpoint", "{u}"], 2, "--steps"),
         (["interpolate", "1", "2", "--checkpoint", "{u}", "--label", "3"], 2, "is unconditional"),
-        (["interpolate", "1", "2", "3", "--checkpoint", "{c}", "--labels", "3", "8"], 2, "one class per seed"),
-        (["interpolate", "1", "2", "--checkpoint", "{c}", "--labels", "3", "eight"], 2, "'eight' is not a class"),
+        (["interpolate", "1", "2", "3", "--checkpoint", "{c}", "--labels", "3,8"], 2, "one class per seed"),
+        (["interpolate", "1", "2", "--checkpoint", "{c}", "--labels", "3,eight"], 2, "'eight' is not a class"),
     ],
 )
 def test_latent_bad_input(cli, conditional_run, trained_run, args, code, message):

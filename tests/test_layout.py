@@ -114,3 +114,17 @@ def test_layers_import_downwards_only():
             if rank.get(other, 0) > rank.get(part, 0):
                 upward.append(f"{name} -> {target}")
     assert not upward, upward
+
+
+def test_every_command_body_is_short():
+    """A command parses, makes one API call and prints: at most 25 lines after its options and docstring."""
+    tree = ast.parse((PACKAGE / "cli" / "__init__.py").read_text())
+    commands = [f for f in tree.body if isinstance(f, ast.FunctionDef) and any("app." in ast.unparse(d) for d in f.decorator_list)]
+    assert len(commands) >= 8  # the callback and every command
+    long = {}
+    for function in commands:
+        body = function.body[1:] if isinstance(function.body[0], ast.Expr) and isinstance(function.body[0].value, ast.Constant) else function.body
+        lines = body[-1].end_lineno - body[0].lineno + 1
+        if lines > 25:
+            long[function.name] = lines
+    assert not long, long

@@ -46,6 +46,9 @@ class Evaluation:
     n: int
     reference: str
     seconds: float
+    saved: Path | None = None  # the eval.json this evaluation was appended to (None: not saved, see `unsaved`)
+    unsaved: str = ""  # why it could not be saved
+    moved: Path | None = None  # where an eval.json that was not a list of evaluations was kept
 
 
 def real_images(config: TrainConfig, n: int, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
@@ -184,3 +187,19 @@ def append_record(path: Path, record: dict) -> Path | None:
 
 def _plain(value):
     return None if isinstance(value, float) and not math.isfinite(value) else str(value)
+
+
+def save_record(model, result: Evaluation, n: int, seed: int) -> Evaluation:
+    """Append `result` to the run's eval.json, with what was evaluated; a file that cannot be written is said, not raised."""
+    from gancli.errors import GancliError
+    from gancli.store.runs import Run, run_dir_of
+
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(model.path), "step": model.step, "n": n, "seed": seed,
+              "weights": model.weights, "extractor": result.extractor, "real_data": result.reference,
+              "scores": result.scores, "real_floor": result.floor}  # fmt: skip
+    path = Run(run_dir_of(model.path)).evaluations
+    try:
+        result.moved, result.saved = append_record(path, record), path
+    except (OSError, GancliError) as exc:
+        result.unsaved = f"Could not append to {path} ({getattr(exc, 'strerror', None) or exc}); the scores above are not saved."
+    return result

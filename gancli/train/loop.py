@@ -167,7 +167,8 @@ class Loop:
         reporter.start(TrainingPlan(config, files.root, device_text, self.data_description, self.notices, start_step, self.total_steps,
                                     self.steps_per_epoch, cluster.world_size, stats, time_limit))  # fmt: skip
         kind = get_architecture(config.arch).kind
-        self.result = TrainingResult(files.root, files.last, start_step, self.total_steps, seconds_before, kind, stats, seconds_before=seconds_before)
+        self.result = TrainingResult(files.root, files.last, start_step, self.total_steps, seconds_before, kind, stats, dataset=config.dataset,
+                                     seconds_before=seconds_before)  # fmt: skip
         self.best = self._best_so_far() if resume is not None and self.writes else -math.inf
         self.last_good = files.last if resume is not None and files.last.is_file() else None  # what a failure leaves intact
         self.reporter = reporter

@@ -10,11 +10,14 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from gancli.config import AUGMENT_POLICY, DEFAULT_EPOCHS, EMA_DECAY, MIN_DEFAULT_STEPS, MODEL_OPTIONS, SPECTRAL_NORM_BETAS, TrainConfig
+from gancli.config import AUGMENT_POLICY, DEFAULT_EPOCHS, EMA_DECAY, FLAGS, MIN_DEFAULT_STEPS, OPTIONS, SPECTRAL_NORM_BETAS, TrainConfig, flag
 from gancli.errors import GancliError, UsageError
 
 
-# --- from `gancli train` options to a config ----------------------------------------------------
+# What a resumed run does with each flag, from the table (gancli.config.OPTIONS).
+FIXED = tuple(name for name in FLAGS if OPTIONS[name].resume == "fixed")  # the checkpoint's value holds
+ANNOUNCED = tuple(name for name in FLAGS if OPTIONS[name].resume == "announced")  # changes the run, said
+TAKEN = tuple(name for name in FLAGS if OPTIONS[name].resume == "taken")  # changes the run quietly
 
 
 def plan_training(options: dict, given: set[str]):
@@ -38,36 +41,36 @@ def plan_training(options: dict, given: set[str]):
     trust_data_dir(o["data_dir"])  # typed by the user: downloads may go there
     o, given, recipe_notices = apply_recipe(o.get("recipe"), o, given)
     _check_ranges(o)
-    changes = {"epochs": o["epochs"], "steps": o["steps"]} if (o["epochs"] or o["steps"]) else {}  # one replaces the other
-    changes |= {k: o[k] for k in ("sample_every", "checkpoint_every", "keep", "eval_every") if o[k] is not None}
-    if o["eval_every"] is not None or o["eval_classifier"] is not None:
-        if o["eval_classifier"] is None:
-            raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {o['dataset'] or 'DATA'} --arch classifier'.")
-        changes |= {"eval_classifier": str(runs.resolve_checkpoint(o["eval_classifier"])), "eval_n": o["eval_n"]}
-    model = _model_values(o)
+    if o["eval_every"] is not None and o["eval_classifier"] is None:
+        raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {o['dataset'] or 'DATA'} --arch classifier'.")
+    if o["eval_classifier"] is not None:
+        o["eval_classifier"] = runs.resolve_checkpoint(o["eval_classifier"])
+    values = _stored_values(o)
+    # the quiet changes: the length (one of epochs and steps replaces the other), cadence, evaluation, where the data is now
+    changes = {name: values[name] for name in TAKEN if o[name] is not None and (name != "eval_n" or name in given)}
+    if o["epochs"] or o["steps"]:
+        changes |= {"epochs": o["epochs"], "steps": o["steps"]}
     if o["resume"] is not None:
         checkpoint = checkpoints.load_checkpoint(runs.resolve_checkpoint(o["resume"]))
-        for name in MODEL_OPTIONS:
+        for name in FIXED:
             stored = getattr(checkpoint.config, name)
-            if name in given and model[name] != stored:
-                flag = "DATASET" if name == "dataset" else "--" + name.replace("_", "-")
-                raise UsageError(f"{flag} cannot change when resuming (the checkpoint has {stored!r}); drop it or start a new run.")
-        if o["data_dir"] is not None:  # the data moved: where to find it now
-            changes["data_dir"] = str(o["data_dir"])
+            if name in given and values[name] != stored:
+                why = f": {OPTIONS[name].why}" if OPTIONS[name].why else ""
+                raise UsageError(f"{flag(name)} cannot change when resuming (the checkpoint has {stored!r}){why}; drop it or start a new run.")
         source = runs.run_dir_of(checkpoint.path)
         loose = checkpoint.path.parent.name != runs.CHECKPOINTS and not runs.is_gancli_run(source)  # a file in a folder of the user's
-        run_dir = o["out"] or (runs.default_run_dir(checkpoint.config.dataset, checkpoint.config.arch) if loose else source)
-        if o["out"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
+        run_dir = o["outdir"] or (runs.default_run_dir(checkpoint.config.dataset, checkpoint.config.arch) if loose else source)
+        if o["outdir"] is not None and Path(run_dir).resolve() != source.resolve() and runs.holds_run(run_dir):
             raise UsageError(f"--outdir '{run_dir}' already holds a run; resuming into it would overwrite it. Drop --outdir to continue in '{source}', or name a new folder.")
         if loose and Path(run_dir).resolve() == source.resolve():
             raise UsageError(f"'{source}' is not a gancli run folder, so its files would be overwritten; resume into a new --outdir.")
-        config, notices = _resumed_config(checkpoint.config, o, given, changes)
-        if loose and o["out"] is None:
+        config, notices = _resumed_config(checkpoint.config, values, given, changes)
+        if loose and o["outdir"] is None:
             notices.insert(0, f"'{checkpoint.path}' is not inside a run folder: the resumed run writes to the new folder '{run_dir}'.")
         check_writable(run_dir)
         return config, run_dir, checkpoint, notices
-    config = _new_config(o, given, model, changes)
-    run_dir = o["out"] or runs.default_run_dir(config.dataset, config.arch)
+    config = _new_config(o, given, values, changes)
+    run_dir = o["outdir"] or runs.default_run_dir(config.dataset, config.arch)
     notices = list(recipe_notices)
     if runs.abandoned_run(run_dir):
         notices.append(f"'{run_dir}' held a run that stopped before its first checkpoint; starting anew in its place.")
@@ -81,39 +84,36 @@ def plan_training(options: dict, given: set[str]):
     return config, run_dir, None, notices
 
 
-# Training options a resumed run takes from the command line (recorded in its config.json and
-# checkpoints, and announced); the model options above stay as the checkpoint has them.
-RESUMABLE_CHANGES = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "precision")
-
-
-def _resumed_config(stored: TrainConfig, o: dict, given: set[str], changes: dict) -> tuple[TrainConfig, list[str]]:
-    if "seed" in given and o["seed"] != stored.seed:
-        raise UsageError(f"--seed cannot change when resuming (the checkpoint has {stored.seed}): it fixes the data order and noise; drop it or start a new run.")
-    applied = {name: o[name] for name in RESUMABLE_CHANGES if name in given and o[name] != getattr(stored, name)}
-    notices = [f"Resuming with {', '.join(f'{_flag(k)} {v} (was {getattr(stored, k)})' for k, v in applied.items())}: "
+def _resumed_config(stored: TrainConfig, values: dict, given: set[str], changes: dict) -> tuple[TrainConfig, list[str]]:
+    applied = {name: values[name] for name in ANNOUNCED if name in given and values[name] != getattr(stored, name)}
+    notices = [f"Resuming with {', '.join(f'{flag(k)} {v} (was {getattr(stored, k)})' for k, v in applied.items())}: "
                "the run continues differently from an uninterrupted one."] if applied else []  # fmt: skip
     return stored.with_changes(**changes, **applied), notices
 
 
 def _check_ranges(o: dict) -> None:
+    """The ranges with an open end (learning rates, Adam betas); the flags check the closed ones as they are read."""
     if o["epochs"] is not None and o["steps"] is not None:
         raise UsageError("Give --epochs or --steps, not both.")
-    for flag, value in (("--lr-g", o["lr_g"]), ("--lr-d", o["lr_d"])):
-        if not 0 < value < 1:
-            raise UsageError(f"{flag} {value} is out of range; use a learning rate above 0 and below 1, e.g. 0.0002.")
-    for flag, value in (("--beta1", o["beta1"]), ("--beta2", o["beta2"])):
-        if not 0 <= value < 1:
-            raise UsageError(f"{flag} {value} is out of range; use a value in [0, 1).")
+    for name in FLAGS:
+        spec, value = OPTIONS[name], o[name]
+        if not spec.open or value is None:
+            continue
+        above = value > spec.low if spec.open == "both" else value >= spec.low
+        if not (above and value < spec.high):
+            lowest = f"above {spec.low:g}" if spec.open == "both" else f"from {spec.low:g}"
+            raise UsageError(f"{flag(name)} {value} is out of range; use a value {lowest} and below {spec.high:g}"
+                             + (f", e.g. {TrainConfig.__dataclass_fields__[name].default:g}." if spec.open == "both" else "."))  # fmt: skip
 
 
-def _model_values(o: dict) -> dict:
-    """The model options as TrainConfig stores them (flags become a decay and a policy)."""
-    values = {name: o[name] for name in MODEL_OPTIONS}
-    return values | dict(data_dir=str(o["data_dir"]) if o["data_dir"] else "", ema=EMA_DECAY if o["ema"] else 0.0,
-                         augment=AUGMENT_POLICY if o["augment"] else "")  # fmt: skip
+def _stored_values(o: dict) -> dict:
+    """Every flag's value as TrainConfig stores it (switches become a decay and a policy, paths text); None where unset."""
+    values = {name: o[name] for name in FLAGS}
+    values |= dict(ema=EMA_DECAY if o["ema"] else 0.0, augment=AUGMENT_POLICY if o["augment"] else "")
+    return values | {name: str(o[name]) for name in FLAGS if OPTIONS[name].path and o[name] is not None}
 
 
-def _new_config(o: dict, given: set[str], model: dict, changes: dict) -> TrainConfig:
+def _new_config(o: dict, given: set[str], values: dict, changes: dict) -> TrainConfig:
     from gancli.data.datasets import check_dataset, native_image_size
     from gancli.models import OWNED_OPTIONS, RECIPE_OPTIONS, check_image_size, get_architecture, owners
 
@@ -126,21 +126,16 @@ def _new_config(o: dict, given: set[str], model: dict, changes: dict) -> TrainCo
     refused = [name for name in OWNED_OPTIONS if name in given and not arch.takes(name)]
     recipe = [name for name in RECIPE_OPTIONS if name in refused]
     if recipe:
-        raise UsageError(f"{', '.join(_flag(n) for n in recipe)} apply to GANs, not to --arch {arch.name}; drop them.")
+        raise UsageError(f"{', '.join(flag(n) for n in recipe)} apply to GANs, not to --arch {arch.name}; drop them.")
     if refused:
-        raise UsageError(f"{_flag(refused[0])} is for --arch {', '.join(owners(refused[0]))}, not {arch.name}; drop it.")
+        raise UsageError(f"{flag(refused[0])} is for --arch {', '.join(owners(refused[0]))}, not {arch.name}; drop it.")
     if "scale" in arch.options and size < 2 * o["scale"]:
         raise UsageError(f"--image-size {size} is too small to learn x{o['scale']} upscaling; use at least {2 * o['scale']}.")
-    training = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "seed", "content_weight", "precision")
-    config = TrainConfig(**model | {k: o[k] for k in training} | changes | {"image_size": size})
+    config = TrainConfig(**{k: v for k, v in values.items() if v is not None and k not in TAKEN} | changes | {"image_size": size})
     config = config.with_changes(**{k: v for k, v in arch.defaults if k not in given})  # the arch's own defaults
     if config.spectral_norm:  # SN-GAN's betas: with Adam's usual 0.5 / 0.999, DCGAN + SN kept fewer classes (README)
         config = config.with_changes(**{k: v for k, v in SPECTRAL_NORM_BETAS.items() if k not in given and k not in dict(arch.defaults)})
     return config
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def fit_to_data(config: TrainConfig, dataset, resumed: bool) -> tuple[TrainConfig, list[str]]:

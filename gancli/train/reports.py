@@ -51,6 +51,7 @@ class TrainingResult:
     last_sample: Path | None = None
     interrupted: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
     time_limited: bool = False  # stopped by time_limit: a normal end
+    dataset: str = ""  # what the run trained on: the next step's hint names it
     seconds_before: float = 0.0  # training time of earlier sessions (a resumed run): seconds - seconds_before is this one's
 
 

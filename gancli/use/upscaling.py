@@ -3,6 +3,7 @@ generate-then-upscale, and the PSNR/SSIM benchmark against bicubic."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -195,3 +196,85 @@ def benchmark_images(source: str, data_dir: Path | None, limit: int | None) -> t
     paths = expand_image_paths([source])[:limit]
     return [load_image(p) for p in paths], f"from {source}"
 
+
+
+# --- what `gancli upscale` does, for the API ------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """How an upscale reaches its factor: the model (None for a classical filter), its own factor and the passes."""
+
+    model: object | None  # an api.Model of kind upscaler
+    factor: int
+    passes: int
+    source: str  # "srcnn x2 from runs/sr/..., applied 2 times", or the filter's name
+
+    @property
+    def scale(self) -> int:
+        return self.factor**self.passes
+
+
+def plan_upscale(model, method: str, scale: int | None) -> Plan:
+    """The passes of a model (a x2 model reaches 4, 8, 16 by repeating), or a classical filter's single step."""
+    import math
+
+    if method not in ("model", "bicubic", "lanczos"):
+        raise UsageError(f"method={method!r}; use 'model', 'bicubic' or 'lanczos'.")
+    if method != "model":
+        if model is not None:
+            raise UsageError(f"--model goes with --method model; drop it to use {method}.")
+        return Plan(None, scale or 2, 1, method)
+    factor = model.config.scale
+    passes = round(math.log(scale or factor, factor))
+    if factor**passes != (scale or factor):
+        raise UsageError(f"--scale {scale} cannot be reached with the x{factor} model '{model.path}'; use a power of {factor}.")
+    return Plan(model, factor, passes, f"{model.config.arch} x{factor} from {model.path}" + (f", applied {passes} times" if passes > 1 else ""))
+
+
+def upscale_paths(plan: Plan, inputs: list[str], outdir: Path, existing: str = "refuse", device="cpu", progress=None) -> tuple[int, int]:
+    """Upscale image files (files, folders, globs) into `outdir` under their own names; (written, kept existing)."""
+    from gancli.data.folder_cache import silent_work
+    from gancli.data.images import check_writable, expand_image_paths, image_size
+    from gancli.store.files import existing_names, refuse_existing, refuse_overwriting_inputs, refuse_shared_outputs, remove_orphans
+
+    paths = expand_image_paths(inputs)
+    outputs = [outdir / f"{p.stem}.png" for p in paths]
+    refuse_overwriting_inputs(outputs, paths)
+    refuse_shared_outputs(outputs, paths)
+    check_writable(outdir)
+    remove_orphans(outdir, depth=0)  # the temporary files of an upscale that was killed
+    found = sorted(existing_names(outdir) & {o.name for o in outputs})
+    refuse_existing(outdir, found, existing)
+    if existing == "skip":
+        kept = {outdir / name for name in found}
+        paths, outputs = [p for p, o in zip(paths, outputs) if o not in kept], [o for o in outputs if o not in kept]
+    else:
+        found = []
+    if not paths:
+        return 0, len(found)
+    sizes = [image_size(p) for p in paths]
+    for w, h in sizes:
+        check_output_size(h, w, plan.scale)  # every image, from its header, before any work
+    model = plan.model
+    total = sum(work_pixels(h, w, plan.passes, plan.factor) if model is not None else h * w for w, h in sizes)
+    with (progress or silent_work)(total, f"Upscaling {len(paths)} image(s) x{plan.scale}") as advance:
+        upscale_files(paths, outputs, plan.scale, model.net if model else None, model.config.channels if model else 0, plan.passes,
+                      plan.factor, plan.source if model is None else "model", model.device if model else device, advance)  # fmt: skip
+    return len(paths), len(found)
+
+
+def run_benchmark(plan: Plan, source: str, data_dir: Path | None, limit: int | None) -> tuple[dict, int, str]:
+    """`upscale --benchmark`: (scores by method, images, what they are): the model against bicubic on downscaled images."""
+    from gancli.data.datasets import trust_data_dir
+
+    if plan.model is None:
+        raise UsageError("--benchmark compares a trained upscaler with bicubic; give --model (and no --method).")
+    trust_data_dir(data_dir)
+    images, what = benchmark_images(source, data_dir, limit)
+    smallest = 2 * plan.scale
+    too_small = sum(1 for image in images if min(image.shape[-2:]) < smallest)
+    if too_small:
+        raise UsageError(f"{too_small} of the {len(images)} benchmark images are too small to downscale x{plan.scale}; each needs at least {smallest}x{smallest} pixels.")
+    model = plan.model
+    return benchmark(model.net, model.config.channels, plan.factor, plan.passes, images, model.device), len(images), what
