@@ -85,8 +85,8 @@ def speeds(folder: Path, cache: Path, budget: int, steps: int, repeats: int) -> 
     from gancli.config import TrainConfig
     from gancli.data.datasets import load_dataset
     from gancli.data.mapped import MappedImages
-    from gancli.train.tasks import make_task
-    from gancli.train.loop import epoch_order
+    from gancli.training.tasks import make_task
+    from gancli.training.loop import epoch_order
 
     loops = {}
     for name, memory in (("resident", 2**62), ("file", budget)):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from gancli.train import loop as training
+from gancli.training import loop as training
 from gancli.config import TrainConfig
 from gancli.evaluation.evaluate import evaluate
 from gancli.evaluation.features import ClassifierExtractor
@@ -74,7 +74,7 @@ def train_reference(dataset: str, seed: int, minutes: float):
     """The pytorch/examples dcgan loop on gancli's DCGAN 28x28: DataLoader (2 workers, shuffle) over per-sample
     transforms, plain Adam (lr 2e-4, betas 0.5/0.999), BCE on logits, batch 32. Its budget is wall time on a quiet
     machine: the DataLoader workers' CPU time is not this process's. Returns (generator, config, steps)."""
-    from gancli.train.plan import fit_to_data
+    from gancli.training.plan import fit_to_data
     from gancli.data.datasets import load_dataset
     from gancli.models import build_discriminator, build_generator
 

@@ -1,7 +1,7 @@
 """Training throughput: gancli's loop against the classic PyTorch DCGAN loop, in one process.
 
 (a) gancli: the dataset resized once and held as a uint8 tensor, batches by index
-    (gancli.train.tasks.make_task(...).step), fused Adam, optional bf16 autocast.
+    (gancli.training.tasks.make_task(...).step), fused Adam, optional bf16 autocast.
 (b) reference, in the style of pytorch/examples dcgan: a torchvision dataset, DataLoader
     (2 workers, shuffle) with per-sample Resize/ToTensor/Normalize, Adam, fp32.
 
@@ -32,8 +32,8 @@ from gancli.config import TrainConfig
 from gancli.data.datasets import BUNDLED_MNIST, load_dataset
 from gancli.models import build_discriminator, build_generator
 from gancli.device import bf16_supported, compiler
-from gancli.train.tasks import make_task
-from gancli.train.loop import epoch_order
+from gancli.training.tasks import make_task
+from gancli.training.loop import epoch_order
 
 
 def synchronize(device: torch.device) -> None:

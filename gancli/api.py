@@ -225,9 +225,9 @@ def load(path: str | Path | None = None, ema: bool = True, device: str = "auto",
 def train(dataset: str | None = None, *, reporter=None, **options):
     """Train a run, as `gancli train` does: the same options by their parameter names (arch="dcgan", steps=1500,
     recipe="quick", outdir="runs/digits", resume="runs/digits", ...). Returns the run's TrainingResult
-    (run_dir, checkpoint, step, last_row, ...). `reporter` (gancli.train.reports.Reporter) hears every step.
+    (run_dir, checkpoint, step, last_row, ...). `reporter` (gancli.training.reports.Reporter) hears every step.
     """
-    from gancli.train.start import train_options
+    from gancli.training.start import train_options
 
     unknown = sorted(set(options) - set(train_options()))
     if unknown:
@@ -238,7 +238,7 @@ def train(dataset: str | None = None, *, reporter=None, **options):
 
 def train_with(options: dict, given: set[str], reporter=None):
     """train() from every option's value and the names given (what the command line typed); the command calls this."""
-    from gancli.train.start import start
+    from gancli.training.start import start
 
     return start(options, given, reporter)
 

@@ -1,5 +1,5 @@
 """TrainConfig: every setting of a training run, from command-line flag to checkpoint metadata,
-and what a stored config may hold (gancli.train.plan turns `gancli train`'s options into one)."""
+and what a stored config may hold (gancli.training.plan turns `gancli train`'s options into one)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ MIN_DEFAULT_STEPS = 1000  # the default length's floor: small folders still trai
 SHORT_RUN_STEPS = 200  # runs shorter than this are told they will show little
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 EMA_DECAY = 0.999  # --ema
-AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.train.augment)
+AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.training.augment)
 
 MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"  # help panels
 
@@ -88,7 +88,7 @@ class TrainConfig:
     precision: str = option("fp32", help="bf16 autocasts forward passes (CPUs with avx512_bf16/AMX, CUDA GPUs).", choices=("fp32", "bf16"),
                             resume="announced")
     loss: str = option("bce", help="Adversarial loss: bce (non-saturating), hinge, or wgan-gp (gradient penalty).", panel=RECIPE,
-                       choices=("bce", "hinge", "wgan-gp"))  # gancli.train.losses.LOSSES
+                       choices=("bce", "hinge", "wgan-gp"))  # gancli.training.losses.LOSSES
     spectral_norm: bool = option(False, help="Spectral normalisation in D (its BatchNorm becomes a bias); Adam betas 0 / 0.9 unless given.",
                                  panel=RECIPE, switch=True)
     # ...but its shift kept as a per-channel bias: without one, D's bias-free layers made D(a x) = a D(x).

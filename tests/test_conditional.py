@@ -154,7 +154,7 @@ def test_cdcgan_discriminator_projects_the_label_onto_its_features_unless_stored
 
 
 def test_wrong_labels_are_always_another_class_and_cover_the_others():
-    from gancli.train.tasks.gan import wrong_labels
+    from gancli.training.tasks.gan import wrong_labels
 
     labels = torch.tensor([3] * 2000)
     wrong = wrong_labels(labels, 10, torch.Generator().manual_seed(0))
@@ -166,7 +166,7 @@ def test_the_discriminator_sees_real_images_with_wrong_labels_as_fakes(mismatch)
     """GAN-CLS (Reed et al., 2016): with wrong labels D runs a third time in its step, on the real images."""
     from gancli.config import TrainConfig
     from gancli.models import build_discriminator, build_generator
-    from gancli.train.tasks.gan import train_step
+    from gancli.training.tasks.gan import train_step
 
     config = TrainConfig(arch="cdcgan", num_classes=10, class_names=tuple("0123456789"), generator_width=8, discriminator_width=8, latent_dim=8)
     g, d = build_generator(config), build_discriminator(config)

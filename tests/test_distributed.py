@@ -7,7 +7,7 @@ import sys
 import torch
 
 from gancli.store import checkpoints
-from gancli.train.distributed import Cluster, shard
+from gancli.training.distributed import Cluster, shard
 
 import pytest
 

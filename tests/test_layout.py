@@ -93,7 +93,7 @@ def test_the_core_imports_neither_typer_nor_rich():
 def test_the_core_loads_without_typer_or_rich_in_a_fresh_interpreter():
     import subprocess
 
-    code = ("import sys, gancli, gancli.api, gancli.train.loop, gancli.use.sampling, gancli.evaluation.evaluate; "
+    code = ("import sys, gancli, gancli.api, gancli.training.loop, gancli.use.sampling, gancli.evaluation.evaluate; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click')))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
@@ -105,7 +105,7 @@ def test_at_most_six_modules_at_the_top():
 
 def test_layers_import_downwards_only():
     """cli -> api -> train/use/evaluation -> models/data/store -> config/errors/device: never back up."""
-    rank = {"__main__": 6, "cli": 5, "api": 4, "": 4, "train": 3, "use": 3, "evaluation": 3, "models": 2, "data": 2, "store": 2}
+    rank = {"__main__": 6, "cli": 5, "api": 4, "": 4, "training": 3, "use": 3, "evaluation": 3, "models": 2, "data": 2, "store": 2}
     upward = []
     for name, targets in import_graph().items():
         part = name.split(".")[1] if "." in name else ""  # "": gancli/__init__.py, the API's front

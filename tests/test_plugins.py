@@ -22,7 +22,7 @@ import gancli
 from gancli.cli import run
 from gancli.models import ARCHITECTURES, PLUGIN_ERRORS
 from gancli.store import checkpoints
-from gancli.train.visuals import plotted_series
+from gancli.training.visuals import plotted_series
 
 out = {"registered": "toydae" in ARCHITECTURES, "errors": PLUGIN_ERRORS}
 small = ["mnist", "--arch", "toydae", "--image-size", "16", "--generator-width", "8", "--batch-size", "8", "--device", "cpu",

@@ -6,8 +6,8 @@ from rich.console import Console
 
 from gancli.config import TrainConfig
 from gancli.cli.progress import TrainingDisplay, format_stats
-from gancli.train.tasks.gan import STATS as GAN_STATS
-from gancli.train.reports import TrainingPlan, TrainingProgress
+from gancli.training.tasks.gan import STATS as GAN_STATS
+from gancli.training.reports import TrainingPlan, TrainingProgress
 
 STATS = {"loss_D": 1.25, "loss_G": 0.5, "D_x": 0.75, "D_G_z1": 0.3, "D_G_z2": 0.25}
 

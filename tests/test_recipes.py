@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from gancli.store import checkpoints
-from gancli.train.augment import diff_augment
+from gancli.training.augment import diff_augment
 from gancli.config import BEFORE_FIELD, TrainConfig
-from gancli.train.losses import discriminator_loss, generator_loss, gradient_penalty
+from gancli.training.losses import discriminator_loss, generator_loss, gradient_penalty
 from gancli.models import ARCHITECTURES, build_discriminator, get_architecture
 
 FAST = ["--batch-size", "16", "--device", "cpu", "--sample-every", "2"]
@@ -159,9 +159,9 @@ def test_named_recipe_refuses_what_it_was_not_measured_on(cli, args, message):
     assert result.code == 2 and message in result.out + result.err
 
 
-@pytest.mark.parametrize("name", list(__import__("gancli.train.recipes", fromlist=["RECIPES"]).RECIPES))
+@pytest.mark.parametrize("name", list(__import__("gancli.training.recipes", fromlist=["RECIPES"]).RECIPES))
 def test_every_named_recipe_trains_what_it_says(cli, isolated, name):
-    from gancli.train.recipes import RECIPES
+    from gancli.training.recipes import RECIPES
 
     recipe = RECIPES[name]
     result = cli("train", "mnist", "--recipe", name, "--arch", recipe.archs[0], "--steps", "2", *FAST, "--out", "run")

@@ -80,7 +80,7 @@ OWN_CURVES = {
 @pytest.mark.parametrize("arch", list(OWN_CURVES))
 def test_metrics_plot_shows_the_tasks_own_curves(cli, isolated, arch):
     """metrics.png draws this task's own columns as curves (the GAN legends over empty axes were a bug)."""
-    from gancli.train.visuals import plotted_series
+    from gancli.training.visuals import plotted_series
 
     result = cli("train", *options(arch), "--steps", "6", "--out", "r")
     assert result.code == 0, result.err

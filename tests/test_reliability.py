@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gancli.store import checkpoints
-from gancli.train.tasks.gan import GANTask
+from gancli.training.tasks.gan import GANTask
 
 FAST = ["--batch-size", "16", "--device", "cpu"]
 

@@ -530,7 +530,7 @@ def test_a_throughput_collapse_is_said_once(tmp_path):
 
     from gancli.config import TrainConfig
     from gancli.cli.progress import TrainingDisplay
-    from gancli.train.reports import TrainingPlan, TrainingProgress
+    from gancli.training.reports import TrainingPlan, TrainingProgress
 
     buffer = io.StringIO()
     with TrainingDisplay(Console(file=buffer, force_terminal=False, width=300)) as display:
@@ -605,7 +605,7 @@ def test_the_eta_waits_for_timed_steps_and_a_resumed_summary_says_what_the_time_
 
     import gancli.cli.progress as progress
     from gancli.config import TrainConfig
-    from gancli.train.reports import TrainingPlan, TrainingProgress
+    from gancli.training.reports import TrainingPlan, TrainingProgress
 
     ticks = iter([0.0, 50.0, 51.0, 55.0])  # start; step 1 after 50 s of start-up; then a step a second
     with monkeypatch.context() as patch:

@@ -7,8 +7,8 @@ from gancli.store import checkpoints
 
 from gancli.config import TrainConfig
 from gancli.models import build_discriminator, build_generator
-from gancli.train.tasks.gan import conditional_labels, mode_seeking_penalty, train_step
-from gancli.train.loop import epoch_order
+from gancli.training.tasks.gan import conditional_labels, mode_seeking_penalty, train_step
+from gancli.training.loop import epoch_order
 
 
 def nets(arch):
@@ -98,7 +98,7 @@ def test_compile_keeps_the_checkpoint_plain(cli, isolated, monkeypatch):
 
 def test_default_length_fits_small_data():
     from gancli.config import MIN_DEFAULT_STEPS
-    from gancli.train.plan import training_length
+    from gancli.training.plan import training_length
 
     assert training_length(TrainConfig(), 312) == (1560, None)  # 5 epochs of the bundled digits
     steps, note = training_length(TrainConfig(), 3)  # a folder of about 100 images
@@ -136,7 +136,7 @@ def test_metrics_rows_come_four_times_as_often_as_grids(cli, isolated):
 def test_metrics_curves_are_smoothed_without_lag():
     import random
 
-    from gancli.train.visuals import smooth, smoothing_width
+    from gancli.training.visuals import smooth, smoothing_width
 
     assert smooth([3.0] * 20, 2) == pytest.approx([3.0] * 20)
     ramp = [float(i) for i in range(40)]

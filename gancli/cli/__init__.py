@@ -16,11 +16,11 @@ from typing import Annotated, Optional
 import typer
 
 from gancli import __version__
-from gancli.cli.options import bounded, choices, option, switch, table_options
+from gancli.cli.options import choices, option, switch, table_options
 from gancli.config import MAX_SEED, TRAINING
 from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import ARCHITECTURES
-from gancli.train.recipes import RECIPES
+from gancli.training.recipes import RECIPES
 
 app = typer.Typer(
     name="gancli",
@@ -105,11 +105,11 @@ def train(
     Example: gancli train mnist --arch dcgan --epochs 5. Several GPUs: torchrun --nproc-per-node N -m gancli train ...
     """
     from gancli import api
-    from gancli.train.distributed import die_with_launcher
+    from gancli.training.distributed import die_with_launcher
 
     given = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
     if processes > 1 and "RANK" not in os.environ:  # start the processes; each runs this command
-        from gancli.train.start import launch_processes
+        from gancli.training.start import launch_processes
 
         raise typer.Exit(launch_processes(ctx.params, given, processes, force, _without_option(_ARGV, "--processes")))
     die_with_launcher()
@@ -131,7 +131,7 @@ def _report_training(result, time_limit: float | None) -> None:
     from gancli.cli.progress import format_stats
     from gancli.models import KINDS
     from gancli.store.runs import Run
-    from gancli.train.distributed import is_main_process
+    from gancli.training.distributed import is_main_process
 
     exit_code = {"SIGINT": 130, "SIGTERM": 143}.get(result.interrupted or "", 0)
     if not is_main_process():

@@ -234,7 +234,7 @@ def silent_work(total: float, what: str):
 
 
 def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest: str, workers: int | None, work) -> Decoded:
-    from gancli.store.files import temp_folder
+    from gancli.store.files import publish_folder, temp_folder
 
     try:
         tmp = temp_folder(where)
@@ -275,11 +275,7 @@ def _build(folder: Path, paths: list[Path], image_size: int, where: Path, digest
         header = {"format": FORMAT, "source": str(folder.resolve()), "fingerprint": digest, "image_size": image_size,
                   "channels": channels, "count": len(kept), "class_names": list(class_names), "skipped": skipped}  # fmt: skip
         (tmp / "index.json").write_text(json.dumps(header, indent=1) + "\n")
-        if os.path.lexists(where):  # stale or damaged: moved aside first, so the rename below always lands
-            aside = temp_folder(where)
-            os.replace(where, aside / "old") if where.is_dir() and not where.is_symlink() else where.unlink()
-            shutil.rmtree(aside, ignore_errors=True)
-        os.replace(tmp, where)
+        publish_folder(tmp, where)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise GancliError(f"Cannot write the decoded images to '{where}' ({exc.strerror or exc}); free some space or set GANCLI_CACHE_DIR to another folder.") from exc

@@ -1,4 +1,4 @@
-"""A trained dataset classifier (`gancli train DATA --arch classifier`, see gancli.train.tasks.classifier) for `gancli eval`.
+"""A trained dataset classifier (`gancli train DATA --arch classifier`, see gancli.training.tasks.classifier) for `gancli eval`.
 
 It gives every evaluation metric an offline feature space (no Inception weights needed) and
 the labels behind class coverage and conditional accuracy.

@@ -65,7 +65,7 @@ class ClassifierExtractor:
         """Measure the accuracy on the images its training held out, rather than trust the number in the file
         (anyone can write one); unknown when that data cannot be read."""
         from gancli.data.datasets import load_dataset
-        from gancli.train.tasks.classifier import held_out_count
+        from gancli.training.tasks.classifier import held_out_count
 
         try:
             data = load_dataset(self.config.dataset, self.config.image_size, data_dir, download=False)

@@ -1,7 +1,7 @@
 """The architecture registry: the one place that says what an --arch is and how it differs.
 
 Each entry names its model module and classes (built from a TrainConfig), the task that trains it
-(gancli/train/tasks/<task>.py, or a module path of a plugin's own), its kind, its capabilities, the
+(gancli/training/tasks/<task>.py, or a module path of a plugin's own), its kind, its capabilities, the
 options only it uses, its training defaults and an optional schedule hook. A Kind says what a
 checkpoint holds and everything that follows from that: which weights the loader builds, how to use
 it, what to run next, whether it trains in several processes. The loop, the CLI, the loader and the
@@ -60,7 +60,7 @@ class Architecture:
     module: str  # import path of the module with the classes
     summary: str  # one line, shown in `gancli train --help`
     image_sizes: tuple[int, ...] | None  # None: any size from 4 to max_image_size
-    task: str = "gan"  # the training task: a module of gancli.train.tasks, or a full module path (plugins)
+    task: str = "gan"  # the training task: a module of gancli.training.tasks, or a full module path (plugins)
     kind: str = "generator"  # what a checkpoint holds: a name in KINDS ("generator": z -> image, "upscaler", "classifier")
     conditional: bool = False  # needs class labels: G(z, y), D(x, y)
     truncation: bool = False  # `sample --truncation`: styles pulled towards the average
@@ -92,7 +92,7 @@ class Architecture:
 
     @property
     def task_module(self) -> str:
-        return self.task if "." in self.task else f"gancli.train.tasks.{self.task}"
+        return self.task if "." in self.task else f"gancli.training.tasks.{self.task}"
 
 
 DCGAN_SIZES = (28, 32, 64, 128)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 from gancli import __version__
 from gancli.config import TrainConfig
 from gancli.errors import GancliError, UsageError
-from gancli.store.files import check_output, temp_beside
+from gancli.store.files import replaced
 
 FORMAT = "gancli/1"
 FORMAT_VERSION = 1
@@ -128,32 +127,8 @@ def save_checkpoint(path: Path, config: TrainConfig, step: int, epoch: int, tens
         metadata[f"checksum.{group}"] = _digest(tensors, keys)
     metadata["checksum.metadata"] = _metadata_digest(metadata)
     blob = save(tensors, metadata=metadata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    check_output(path, "checkpoint")
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with replaced(path, "checkpoint", sync_folder=True) as tmp:
+        tmp.write_bytes(blob)
 
 
 def read_metadata(path: Path) -> dict[str, str]:

@@ -82,31 +82,64 @@ def temp_folder(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path, what: str = "--out") -> Iterator[Path]:
-    """A temporary path to write in full; on success it replaces `path` (fsync, rename), on failure it goes.
-
-    `what` names the option that chose `path`, for the error message.
-    """
+def replaced(path: Path, what: str = "--out", sync_folder: bool = False) -> Iterator[Path]:
+    """gancli's one atomic write: a temporary path beside `path` to write in full; on success it replaces `path`
+    (fsync, rename; with `sync_folder`, the folder's entry synced too), on failure it goes. OSErrors pass through."""
     path = Path(path)
     check_output(path, what)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_beside(path)
-        os.close(fd)
-    except OSError as exc:
-        raise GancliError(f"Cannot write '{path}' ({exc.strerror or exc}); choose another {what}.") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = temp_beside(path)
+    os.close(fd)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         check_output(path, what)  # nothing but a regular file (or a link) is ever replaced
         os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GancliError(f"Cannot write '{path}' ({exc.strerror or exc}); nothing was replaced. Free some space or choose another {what}.") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if sync_folder:
+        _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish_folder(tmp: Path, where: Path) -> None:
+    """The folder counterpart of replaced(): a folder written in full at `tmp` takes the place of `where`; what was
+    there (stale or damaged) is moved aside first, so the rename always lands and a reader never sees half."""
+    import shutil
+
+    if os.path.lexists(where):
+        aside = temp_folder(where)
+        os.replace(where, aside / "old") if where.is_dir() and not where.is_symlink() else where.unlink()
+        shutil.rmtree(aside, ignore_errors=True)
+    os.replace(tmp, where)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, what: str = "--out") -> Iterator[Path]:
+    """replaced(), with a failure said in one line: `what` names the option that chose `path`."""
+    opened = False
+    try:
+        with replaced(path, what) as tmp:
+            opened = True
+            yield tmp
+    except OSError as exc:
+        if not opened:
+            raise GancliError(f"Cannot write '{path}' ({exc.strerror or exc}); choose another {what}.") from exc
+        raise GancliError(f"Cannot write '{path}' ({exc.strerror or exc}); nothing was replaced. Free some space or choose another {what}.") from exc
 
 
 def atomic_write(path: Path, write: Callable[[Path], object], what: str = "--out") -> None:

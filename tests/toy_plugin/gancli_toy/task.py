@@ -10,7 +10,7 @@ from torch import nn
 
 from gancli.data.images import save_grid, to_uint8
 from gancli.models import build_generator
-from gancli.train.tasks.base import Stat, Task
+from gancli.training.tasks.base import Stat, Task
 
 NOISE = 0.5  # standard deviation of the noise added to images in [-1, 1]
 

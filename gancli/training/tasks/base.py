@@ -1,7 +1,7 @@
 """The task contract: everything the training loop may call, with the defaults tasks share.
 
 A task owns its networks, optimisers and random stream and knows how to take one step; the loop
-(gancli.train.loop) owns the schedule, the files and the signals, and knows no task by name.
+(gancli.training.loop) owns the schedule, the files and the signals, and knows no task by name.
 Fused Adam, channels_last, bf16 autocast and torch.compile/DDP wrapping are set up here once,
 for every task.
 """

@@ -1,6 +1,6 @@
 """The training loop: batches, the schedule of metrics rows, sample grids and checkpoints, signals,
 the time limit and torchrun. It knows no task and no architecture by name: what it trains is a
-gancli.train.tasks.base.Task, chosen by the registry.
+gancli.training.tasks.base.Task, chosen by the registry.
 
 train() prints nothing: a reporter (the Rich display in the CLI) is told about progress.
 """
@@ -15,20 +15,20 @@ from pathlib import Path
 import torch
 
 from gancli.store import checkpoints
-from gancli.train import distributed
+from gancli.training import distributed
 from gancli.config import SHORT_RUN_STEPS, TrainConfig
-from gancli.train.plan import fit_to_data, training_length
+from gancli.training.plan import fit_to_data, training_length
 from gancli.data.datasets import check_resumed_folder, is_named_dataset, load_dataset
 from gancli.device import compiler, cpu_threads, resolve_device
 from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import check_model_size, get_architecture
 from gancli.store.files import refuse_links, remove_orphans, write_text
 from gancli.data.mapped import default_budget
-from gancli.train.reports import Reporter, SilentReporter, TrainingPlan, TrainingProgress, TrainingResult
+from gancli.training.reports import Reporter, SilentReporter, TrainingPlan, TrainingProgress, TrainingResult
 from gancli.store.runs import MetricsLog, Run, RunLock
-from gancli.train.signals import stop_requests
-from gancli.train.tasks import make_task
-from gancli.train.visuals import write_training_visuals
+from gancli.training.signals import stop_requests
+from gancli.training.tasks import make_task
+from gancli.training.visuals import write_training_visuals
 
 DISPLAY_INTERVAL_S = 0.25
 STOP_CHECK_STEPS = 8  # under torchrun, ranks compare stop requests every this many steps (a collective)

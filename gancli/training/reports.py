@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gancli.config import TrainConfig
-from gancli.train.tasks.base import Stat
+from gancli.training.tasks.base import Stat
 
 
 @dataclass

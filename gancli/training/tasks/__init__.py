@@ -16,7 +16,7 @@ from gancli.models import get_architecture
 
 def make_task(config, dataset, device):
     """The task that trains config.arch, built for `dataset` on `device`."""
-    from gancli.train.tasks.base import Task
+    from gancli.training.tasks.base import Task
 
     module = importlib.import_module(get_architecture(config.arch).task_module)
     (cls,) = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Task) and c is not Task and c.__module__ == module.__name__]

@@ -15,7 +15,7 @@ from gancli.data.datasets import ImageDataset
 from gancli.errors import UsageError
 from gancli.data.images import save_grid, to_uint8
 from gancli.models import build_generator
-from gancli.train.tasks.base import Stat, Task
+from gancli.training.tasks.base import Stat, Task
 
 CLASSIFIER_LR = 1e-3  # Adam's usual rate: a supervised problem, not a two-player game
 MAX_HELD_OUT = 1000

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import torch
 
-from gancli.train.augment import diff_augment
+from gancli.training.augment import diff_augment
 from gancli.config import TrainConfig
 from gancli.data.datasets import ImageDataset
 from gancli.errors import UsageError
 from gancli.data.images import save_grid, to_uint8
 from gancli.use.latent import latent_batches
-from gancli.train.losses import get_loss, gradient_penalty
+from gancli.training.losses import get_loss, gradient_penalty
 from gancli.models import build_discriminator, build_generator, check_classes, get_architecture
-from gancli.train.tasks.base import Stat, Task
+from gancli.training.tasks.base import Stat, Task
 
 PREVIEW_COUNT = 64  # fixed-z samples in each samples/step_*.png (8 x 8)
 PREVIEW_COLUMNS = 8  # conditional previews: one row per class (at most PREVIEW_MAX_CLASSES), one fixed z per column
@@ -62,7 +62,7 @@ def train_step(
     augment=None,
     noise: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One update of D, then one of G, with the adversarial loss `loss` on logits (gancli.train.losses).
+    """One update of D, then one of G, with the adversarial loss `loss` on logits (gancli.training.losses).
 
     Args:
         real: a batch of real images (B, C, H, W) in [-1, 1].

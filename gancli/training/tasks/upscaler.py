@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gancli.train.losses import get_loss
+from gancli.training.losses import get_loss
 from gancli.config import TrainConfig
 from gancli.data.datasets import ImageDataset
 from gancli.data.images import save_grid, to_uint8
 from gancli.evaluation.metrics import psnr
 from gancli.models import build_discriminator, build_generator
-from gancli.train.tasks.base import Stat, Task
+from gancli.training.tasks.base import Stat, Task
 from gancli.use.upscaling import bicubic, degrade
 
 MAX_PATCH = 48  # training crops: at most this many pixels a side

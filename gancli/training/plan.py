@@ -31,7 +31,7 @@ def plan_training(options: dict, given: set[str]):
     from gancli.store import runs
     from gancli.data.datasets import trust_data_dir
     from gancli.data.images import check_writable
-    from gancli.train.recipes import apply_recipe
+    from gancli.training.recipes import apply_recipe
 
     from gancli.data.datasets import dataset_name
 

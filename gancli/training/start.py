@@ -24,8 +24,8 @@ def train_options() -> dict:
 def start(options: dict, given: set[str], reporter=None):
     """Plan the run (every usage error before any work), then train it; the TrainingResult."""
     from gancli.data.mapped import parse_size
-    from gancli.train.loop import train
-    from gancli.train.plan import plan_training
+    from gancli.training.loop import train
+    from gancli.training.plan import plan_training
 
     options = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
     config, run_dir, checkpoint, notices = plan_training(options, given)
@@ -33,8 +33,8 @@ def start(options: dict, given: set[str], reporter=None):
     budget = parse_size(budget) if isinstance(budget, str) else budget
     log = None
     if options["tensorboard"]:
-        from gancli.train.reports import SilentReporter
-        from gancli.train.tensorboard import TensorBoardLog, check_folder
+        from gancli.training.reports import SilentReporter
+        from gancli.training.tensorboard import TensorBoardLog, check_folder
 
         check_folder(run_dir)
         reporter = log = TensorBoardLog(reporter or SilentReporter())
@@ -50,8 +50,8 @@ def start(options: dict, given: set[str], reporter=None):
 def launch_processes(options: dict, given: set[str], processes: int, force: bool, argv: list[str]) -> int:
     """`--processes N`: check the count and the plan once (usage errors said once), then start N copies of the command."""
     from gancli.store.runs import RunLock
-    from gancli.train.distributed import check_process_count, launch
-    from gancli.train.plan import plan_training
+    from gancli.training.distributed import check_process_count, launch
+    from gancli.training.plan import plan_training
 
     options = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
     check_process_count(processes, options["device"], force)
