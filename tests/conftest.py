@@ -26,6 +26,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("GANCLI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GANCLI_OFFLINE", "1")
     monkeypatch.delenv("GANCLI_DEBUG", raising=False)
+    monkeypatch.setenv("GANCLI_PLOTS", "pillow")  # matplotlib adds ~0.3 s to every run's end; tests/test_plots.py draws with it
     monkeypatch.setattr("gancli.data.datasets.SYSTEM_DATASETS", tmp_path / "system-datasets")  # the same on every machine
     yield tmp_path
 

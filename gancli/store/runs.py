@@ -100,30 +100,26 @@ def started_as(folder: Path) -> str:
 class RunLock:
     """An exclusive lock on a run directory for as long as a training writes to it.
 
-    flock() on run/.lock: a second training into the same folder is refused, and a crashed or
-    killed one leaves nothing stuck (the kernel drops the lock with the process).
+    filelock on run/.lock (flock on Unix, msvcrt on Windows): a second training into the same folder
+    is refused, and a crashed or killed one leaves nothing stuck (the system drops the lock with the
+    process). The file stays: it marks the folder as a gancli run.
     """
 
     def __init__(self, root: Path):
-        self.path = Path(root) / ".lock"
-        self.file = None
+        self.path = Path(root) / RUN_MARKER
+        self.lock = None
 
     def __enter__(self) -> "RunLock":
-        import fcntl
+        from filelock import FileLock, Timeout
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
             raise UsageError(f"'{self.path}' is not a plain file (a link or a folder); remove it and run again.")
-        self.file = open(self.path, "a+")
+        self.lock = FileLock(self.path, timeout=0, thread_local=False, is_singleton=False)
         try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.close()
+            self.lock.acquire()
+        except Timeout:
             raise UsageError(f"Another gancli train is writing to '{self.path.parent}'; wait for it to end or choose another --outdir.") from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"{os.getpid()}\n")
-        self.file.flush()
         return self
 
     def check_free(self) -> None:
@@ -133,8 +129,8 @@ class RunLock:
                 pass
 
     def __exit__(self, *exc) -> None:
-        if self.file is not None:
-            self.file.close()  # releases the lock; the file stays (removing it would race a waiting run)
+        if self.lock is not None:
+            self.lock.release()  # the file stays (removing it would race a waiting run)
 
 
 def last_checkpoint_path(run_dir: Path) -> Path:
