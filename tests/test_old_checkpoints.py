@@ -14,8 +14,9 @@ from PIL import Image
 
 from gancli.store import checkpoints
 
-FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*/*.safetensors"))
-GENERATORS = [f for f in FIXTURES if f.stem in ("dcgan-ema", "cdcgan", "progan", "stylegan")]
+SETS = sorted(p for p in (Path(__file__).parent / "fixtures").iterdir() if p.is_dir())
+FIXTURES = sorted(f for s in SETS for f in s.glob("*.safetensors"))
+GENERATORS = [f for f in FIXTURES if f.stem in ("dcgan-ema", "cdcgan", "progan", "stylegan", "sagan")]
 
 
 def as_run(fixture: Path, root: Path) -> Path:
@@ -26,9 +27,14 @@ def as_run(fixture: Path, root: Path) -> Path:
     return run
 
 
-def test_there_is_a_fixture_of_each_kind():
-    kinds = {checkpoints.read_header(f).kind for f in FIXTURES}
-    assert kinds == {"generator", "upscaler", "classifier"} and len(FIXTURES) >= 7
+@pytest.mark.parametrize("fixtures", SETS, ids=lambda s: s.name)
+def test_there_is_a_fixture_of_each_kind(fixtures):
+    kinds = {checkpoints.read_header(f).kind for f in fixtures.glob("*.safetensors")}
+    assert kinds == {"generator", "upscaler", "classifier"} and len(list(fixtures.glob("*.safetensors"))) >= 7
+
+
+def test_the_set_from_before_the_library_redesign_is_kept():
+    assert {"v0.1.0", "main-9660f2f"} <= {s.name for s in SETS}
 
 
 @pytest.mark.slow  # seven training runs; sampling, upscaling and eval of the same files stay in the fast tier
@@ -49,19 +55,20 @@ def test_old_generator_samples(cli, isolated, fixture):
         assert image.width > 28
 
 
-def test_old_upscalers_upscale(cli, isolated):
+@pytest.mark.parametrize("fixtures", SETS, ids=lambda s: s.name)
+def test_old_upscalers_upscale(cli, isolated, fixtures):
     Image.new("L", (12, 12), 128).save(isolated / "small.png")
     for name in ("srcnn", "upgan"):
-        (fixture,) = [f for f in FIXTURES if f.stem == name]
+        fixture = fixtures / f"{name}.safetensors"
         result = cli("upscale", "small.png", "--model", fixture, "--out", name, "--device", "cpu")
         assert result.code == 0, result.err
         with Image.open(isolated / name / "small.png") as image:
             assert image.size == (24, 24)
 
 
-def test_old_classifier_evaluates_an_old_generator(cli, isolated):
-    (classifier,) = [f for f in FIXTURES if f.stem == "classifier"]
-    (generator,) = [f for f in FIXTURES if f.stem == "dcgan-ema"]
+@pytest.mark.parametrize("fixtures", SETS, ids=lambda s: s.name)
+def test_old_classifier_evaluates_an_old_generator(cli, isolated, fixtures):
+    classifier, generator = fixtures / "classifier.safetensors", fixtures / "dcgan-ema.safetensors"
     run = as_run(generator, isolated)
     result = cli("eval", run, "--classifier", classifier, "--force", "--n", "20", "--device", "cpu")
     assert result.code == 0, result.err
