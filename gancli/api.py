@@ -37,7 +37,7 @@ class Model:
         return tuple(self.config.class_names)
 
     def sample(self, n: int | None = None, seed: int = 0, seeds: list[int] | None = None, label: int | str | None = None,
-               truncation: float | None = None) -> torch.Tensor:  # fmt: skip
+               truncation: float | None = None, upscaler: "Model | None" = None) -> torch.Tensor:  # fmt: skip
         """Images as uint8 (N, C, H, W), as `gancli sample` makes them.
 
         Args:
@@ -45,6 +45,7 @@ class Model:
             seeds: instead, each seed's own image (the same pixels whatever else is asked).
             label: conditional models: a class name or index, or "all" (a row per class).
             truncation: style-based generators: pull styles towards the average (1: off).
+            upscaler: an upscaler Model: generate small, then upscale (`sample --upscale`).
         """
         from gancli.use import sampling
 
@@ -55,18 +56,22 @@ class Model:
             _check_seed(s)
         class_index = self._class(label)
         with self._truncated(truncation):
+            generator = self.net if upscaler is None else upscaler._after(self.net)
             if seeds is not None:
-                return sampling.seed_images(self.net, self.config, list(seeds), self.device, class_index)
+                return sampling.seed_images(generator, self.config, list(seeds), self.device, class_index)
             count = sampling.image_count(self.config, n, class_index, None, None)
             labels = sampling.stream_labels(self.config, count, class_index) if self.arch.conditional else None
-            return torch.cat(list(sampling.generate(self.net, self.config, count, seed, self.device, labels)))
+            return torch.cat(list(sampling.generate(generator, self.config, count, seed, self.device, labels)))
 
     def interpolate(self, seeds: list[int], frames: int = 8, method: str = "slerp", loop: bool = False,
-                    label: int | str | None = None, labels: list[int | str] | None = None) -> torch.Tensor:  # fmt: skip
+                    label: int | str | None = None, labels: list[int | str] | None = None, truncation: float | None = None,
+                    pick: list[int] | None = None) -> torch.Tensor:  # fmt: skip
         """The walk through the seeds' latents as uint8 (segments * frames, C, H, W), segment by segment, both ends
-        of every segment included: the grid `gancli interpolate` writes (save it with save_grid(x, path, nrow=frames)).
+        of every segment included: the grid `gancli interpolate` writes (save it with save_grid(x, path, nrow=frames)),
+        and the files of `gancli interpolate --outdir` (frame0000.png ...).
 
-        Conditional models hold `label` (default: the first class) or move through `labels`, one per seed.
+        Conditional models hold `label` (default: the first class) or move through `labels`, one per seed;
+        style-based ones take `truncation`. `pick` makes only those images of the walk (indices), the same pixels.
         """
         from gancli.use import sampling
         from gancli.use.labels import parse_label
@@ -91,7 +96,24 @@ class Model:
             classes = classes + [classes[0]] if loop else classes
         elif label is not None or labels is not None:
             raise UsageError(f"'{self.path}' is unconditional; drop label=/labels=.")
-        return sampling.walk(self.net, self.config, keyframes, frames, method, self.device, classes)
+        total = (len(keyframes) - 1) * frames
+        if pick is not None and not all(isinstance(k, int) and 0 <= k < total for k in pick):
+            raise UsageError(f"pick= holds indices of the walk's {total} images: 0 to {total - 1}.")
+        with self._truncated(truncation):
+            return sampling.walk(self.net, self.config, keyframes, frames, method, self.device, classes, pick=pick)
+
+    def mix(self, seeds: list[int], mix: int, mix_layer: int | None = None, truncation: float | None = None) -> torch.Tensor:
+        """Style-based generators: per seed, its image, its coarse styles with `mix`'s fine ones, and mix's image, as
+        uint8 (3 * len(seeds), C, H, W): the grid `gancli interpolate SEEDS --mix MIX` writes (nrow=3)."""
+        from gancli.use.export import check_mixing
+        from gancli.use import sampling
+
+        self._need("generator", "mix")
+        for s in [*seeds, mix]:
+            _check_seed(s)
+        check_mixing(self, mix_layer)
+        with self._truncated(truncation):
+            return sampling.style_mixing_grid(self.net, self.config, list(seeds), mix, self.device, mix_layer)
 
     def upscale(self, images: torch.Tensor, scale: int | None = None) -> torch.Tensor:
         """uint8 images (N, C, H, W) or one (C, H, W) enlarged by this upscaler, as `gancli upscale` does
@@ -147,21 +169,27 @@ class Model:
                                  seed=seed, seeds=seeds, label=label, per_class=per_class, nrow=nrow, existing=existing, progress=progress)  # fmt: skip
 
     def write_walk(self, seeds: list[int], out: str | Path | None = "walk.png", gif: str | Path | None = None, video: str | Path | None = None,
-                   *, frames: int = 8, gif_frames: int = 24, fps: float = 12.0, method: str = "slerp", loop: bool = False,
-                   label: int | str | None = None, labels: list[int | str] | str | None = None) -> list[str]:  # fmt: skip
-        """`gancli interpolate`: the walk's grid (a row per segment) at `out`, and a GIF and an MP4 when named; a line per file."""
+                   *, outdir: str | Path | None = None, frames: int = 8, gif_frames: int = 24, fps: float = 12.0, method: str = "slerp",
+                   loop: bool = False, label: int | str | None = None, labels: list[int | str] | str | None = None,
+                   truncation: float | None = None, existing: str = "refuse") -> list[str]:  # fmt: skip
+        """`gancli interpolate`: the walk's grid (a row per segment) at `out`, one PNG per grid image in `outdir`
+        (frame0000.png ...; `existing` as in write_samples), and a GIF and an MP4 when named; a line per file or folder."""
         from gancli.use.export import write_walk
 
         self._need("generator", "write_walk")
-        paths = [Path(p) if p is not None else None for p in (out, gif, video)]
-        return write_walk(self, list(seeds), *paths, frames=frames, gif_frames=gif_frames, fps=fps, method=method, loop=loop, label=label, labels=labels)
+        paths = [Path(p) if p is not None else None for p in (out, gif, video, outdir)]
+        with self._truncated(truncation):
+            return write_walk(self, list(seeds), *paths, frames=frames, gif_frames=gif_frames, fps=fps, method=method, loop=loop, label=label,
+                              labels=labels, existing=existing)  # fmt: skip
 
-    def write_mixing(self, seeds: list[int], mix: int, out: str | Path = "mixing.png", mix_layer: int | None = None) -> str:
+    def write_mixing(self, seeds: list[int], mix: int, out: str | Path = "mixing.png", mix_layer: int | None = None,
+                     truncation: float | None = None) -> str:  # fmt: skip
         """`gancli interpolate --mix`: style mixing of each seed with `mix`, a row of three images per seed."""
         from gancli.use.export import write_mixing
 
         self._need("generator", "write_mixing")
-        return write_mixing(self, list(seeds), mix, mix_layer, Path(out))
+        with self._truncated(truncation):
+            return write_mixing(self, list(seeds), mix, mix_layer, Path(out))
 
     def _after(self, generator):
         """`generator` followed by this upscaler: sample --upscale (generate small, then upscale)."""
@@ -270,6 +298,29 @@ def evaluate(run: str | Path | None = None, *, n: int = 10_000, classifier: str 
 # --- files of images -------------------------------------------------------------------------------
 
 
+def explorer(runs: list[str | Path] | None = None, *, runs_dir: str | Path = "runs", upscaler: str | Path | None = None,
+             host: str = "127.0.0.1", port: int = 0, device: str = "auto", ema: bool = True):
+    """A web page over trained generators, as `gancli explore` serves it: an Explorer bound to host:port (0: a free
+    port) whose `url` is known at once. Call serve_forever() (Ctrl-C stops it), or use it in a `with` block, which
+    serves from a thread until the block ends.
+
+    Args:
+        runs: run folders or checkpoint files; None offers every run under `runs_dir`, including ones that appear later.
+        upscaler: an upscaler run whose images the page shows next to each generated one.
+    """
+    from gancli.device import resolve_device
+    from gancli.explore.gallery import Gallery
+    from gancli.explore.server import Explorer
+
+    if not runs and not Path(runs_dir).is_dir():
+        raise UsageError(f"There is no '{runs_dir}' folder to offer runs from; give run folders, or --runs DIR.")
+    missing = [str(r) for r in runs or [] if not Path(r).exists()]
+    if missing:
+        raise UsageError(f"'{missing[0]}' does not exist; give run folders or checkpoint files.")
+    gallery = Gallery(load, [Path(r) for r in runs or []], Path(runs_dir), Path(upscaler) if upscaler is not None else None, str(resolve_device(device)), ema)
+    return Explorer(gallery, host, port)
+
+
 def upscale_files(inputs: list[str | Path], outdir: str | Path = "upscaled", model: str | Path | Model | None = None, method: str = "model",
                   scale: int | None = None, existing: str = "refuse", device: str = "auto", progress=None):  # fmt: skip
     """`gancli upscale`: image files, folders or glob patterns enlarged into `outdir` under their own names, by a trained
@@ -344,6 +395,16 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, p
     check_writable(path.parent)
     write(_as_batch(images), path, nrow=nrow, padding=padding)
     return path
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """One uint8 image (C, H, W) as PNG bytes: the file `gancli sample --seeds S --outdir DIR` writes for it."""
+    from gancli.data.images import png_bytes as encode
+
+    batch = _as_batch(image)
+    if len(batch) != 1:
+        raise UsageError("png_bytes() encodes one image (C, H, W); use save_grid() for several.")
+    return encode(batch[0])
 
 
 def to_pil(images: torch.Tensor, nrow: int | None = None, padding: int = 2):

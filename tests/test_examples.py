@@ -5,11 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-import pytest
 
 pytestmark = pytest.mark.slow  # subprocesses: run by the full suite, not the fast tier
 

@@ -53,6 +53,7 @@ HelpOption = Annotated[bool, switch("--help", "-h", help="Show this message and 
 DeviceOption = Annotated[Device, typer.Option(help="Where to run the networks (under torchrun: one GPU per process, or the CPU).")]
 CheckpointOption = Annotated[Optional[Path], option("--checkpoint", "-c", help="Checkpoint file or run directory (default: the newest run under runs/).", show_default=False, metavar="RUN")]
 EmaOption = Annotated[bool, switch("--ema/--no-ema", help="Runs trained with --ema: use the moving-average weights (or the last step's).", show_default=True)]
+TruncationOption = Annotated[Optional[float], option(low=0.0, high=2.0, metavar="PSI", help="stylegan: pull styles towards the average, e.g. 0.7 (1: off; lower: sharper, less varied).", show_default=False)]
 OverwriteOption = Annotated[bool, switch("--overwrite", help="Replace files of the same names already in --outdir (default: refuse).")]
 SkipExistingOption = Annotated[bool, switch("--skip-existing", help="Keep files of the same names already in --outdir and write the rest (continues a stopped export).")]
 ThreadsOption = Annotated[Optional[int], option(low=1, high=1024, metavar="N", help="PyTorch CPU threads (default: the usable CPUs less the load at start; the same bytes need the same N).", show_default=False, rich_help_panel=TRAINING)]
@@ -177,7 +178,7 @@ def sample(
     out_dir: Annotated[Optional[Path], option("--outdir", "--out-dir", "-d", metavar="DIR", help="Write one PNG per image into this folder instead of a grid (--out-dir: the old spelling).", show_default=False)] = None,
     nrow: Annotated[Optional[int], option(low=1, metavar="N", help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], option(metavar="RUN", help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
-    truncation: Annotated[Optional[float], option(low=0.0, high=2.0, metavar="PSI", help="stylegan: pull styles towards the average, e.g. 0.7 (1: off; lower: sharper, less varied).", show_default=False)] = None,
+    truncation: TruncationOption = None,
     overwrite: OverwriteOption = False,
     skip_existing: SkipExistingOption = False,
     ema: EmaOption = True,
@@ -231,6 +232,10 @@ def interpolate(
     labels: Annotated[Optional[list[str]], option(metavar="CLASSES", help="Conditional models: one class per seed, e.g. --labels 3,8 (or --labels 3 --labels 8); the class embedding moves too.", show_default=False)] = None,
     mix: Annotated[Optional[int], option(low=0, high=MAX_SEED, metavar="SEED", help="stylegan: instead of a walk, a style-mixing grid: per seed, its image, its coarse styles with this seed's fine ones, and this seed's image.", show_default=False)] = None,
     mix_layer: Annotated[Optional[int], option(low=1, metavar="N", help="--mix: the first styled layer that takes the fine seed's style (default 3: after 8x8's first convolution).", show_default=False)] = None,
+    out_dir: Annotated[Optional[Path], option("--outdir", "-d", metavar="DIR", help="Also write each image of the grid as its own PNG: DIR/frame0000.png ..., row by row.", show_default=False)] = None,
+    truncation: TruncationOption = None,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
     ema: EmaOption = True,
     device: DeviceOption = Device.auto,
     help: HelpOption = False,
@@ -246,14 +251,14 @@ def interpolate(
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
     if any(not 0 <= s <= MAX_SEED for s in seeds):
         raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
-    if out is None and (mix is not None or (gif is None and video is None)):
+    if out is None and (mix is not None or (gif is None and video is None and out_dir is None)):
         out = Path("walk.png")  # nothing named: one default output, said below
     model = api.load(checkpoint, ema, device.value, kind="generator")
     if mix is not None:
-        return typer.echo(model.write_mixing(seeds, mix, out, mix_layer))
+        return typer.echo(model.write_mixing(seeds, mix, out, mix_layer, truncation=truncation))
     classes = ",".join(labels) if labels is not None else None
-    for line in model.write_walk(seeds, out, gif, video, frames=steps, gif_frames=gif_steps, fps=fps, method=method.value, loop=loop,
-                                 label=label, labels=classes):  # fmt: skip
+    for line in model.write_walk(seeds, out, gif, video, outdir=out_dir, frames=steps, gif_frames=gif_steps, fps=fps, method=method.value, loop=loop,
+                                 label=label, labels=classes, truncation=truncation, existing=_existing_policy(overwrite, skip_existing)):  # fmt: skip
         typer.echo(line)
 
 
@@ -354,6 +359,41 @@ def _print_benchmark(plan, scores: dict, count: int, what: str) -> None:
     gain_p = scores["model"]["PSNR"] - scores["bicubic"]["PSNR"]
     gain_s = scores["model"]["SSIM"] - scores["bicubic"]["SSIM"]
     typer.echo(f"{'model - bicubic':<28}{gain_p:>+10.2f}{gain_s:>+9.4f}")
+
+
+@app.command()
+def explore(
+    runs: Annotated[Optional[list[Path]], typer.Argument(help="Run folders or checkpoint files (default: every run under --runs).", show_default=False)] = None,
+    runs_dir: Annotated[Path, option("--runs", metavar="DIR", help="Where to find runs when none is given.")] = Path("runs"),
+    upscaler: Annotated[Optional[Path], option(metavar="RUN", help="An upscaler run (srcnn, upgan): show each image upscaled beside it.", show_default=False)] = None,
+    host: Annotated[str, option(metavar="HOST", help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
+    port: Annotated[int, option(low=0, high=65535, metavar="PORT", help="Port to listen on (0: a free one).")] = 0,
+    open_browser: Annotated[bool, switch("--open/--no-open", help="Open the page in a web browser.")] = False,
+    ema: EmaOption = True,
+    device: DeviceOption = Device.auto,
+    help: HelpOption = False,
+) -> None:
+    """Play with trained generators in a web browser: seeds, classes, walks, style mixing, upscaling.
+
+    Example: gancli explore runs/digits (then open the URL it prints; over SSH: ssh -L PORT:127.0.0.1:PORT HOST)
+    """
+    from gancli import api
+    from gancli.explore.server import is_loopback
+
+    server = api.explorer(runs, runs_dir=runs_dir, upscaler=upscaler, host=host, port=port, device=device.value, ema=ema)
+    if not is_loopback(host):
+        typer.echo(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer and see its runs' images.", err=True)
+    typer.echo(f"Serving {len(server.gallery.entries)} run(s) at {server.url}  (Ctrl-C stops it)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("Stopped.")
+    finally:
+        server.server.server_close()
 
 
 @app.command()

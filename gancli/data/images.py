@@ -126,6 +126,15 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, padding
     grid.save(path)
 
 
+def png_bytes(image: torch.Tensor) -> bytes:
+    """One uint8 (C, H, W) image as the PNG file `sample --outdir` writes for it, byte for byte."""
+    import io
+
+    buffer = io.BytesIO()
+    to_pil(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def save_each(images: torch.Tensor, paths: list[Path]) -> None:
     """Save uint8 images (N, C, H, W) one PNG each, each written atomically."""
     for image, path in zip(images, paths):
@@ -195,7 +204,7 @@ def as_8bit(img, mode: str | None = None, fit: int | None = None):
     factor (box filter) to at least `fit` a band of rows at a time, so its full-size pixels are held once and
     never copied or converted whole (a palette or RGBA image would otherwise take 4 bytes a pixel again).
     """
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -3,8 +3,8 @@
 Spectral normalisation (Miyato et al., 2018) bounds every layer's Lipschitz constant; SN
 discriminators use no BatchNorm. BatchNorm's shift stays, as a learned per-channel bias: DCGAN's
 convolutions have none of their own (BatchNorm follows them), and without any bias the network
-is positively homogeneous, D(a x) = a D(x), which made DCGAN + SN collapse (README, "Training
-recipes"). The gradient penalty of WGAN-GP is defined per image, which BatchNorm breaks by
+is positively homogeneous, D(a x) = a D(x), which made DCGAN + SN collapse (docs/recipes.md,
+"Why hinge + SN collapsed"). The gradient penalty of WGAN-GP is defined per image, which BatchNorm breaks by
 mixing the images of a batch; there a per-image layer norm replaces it.
 """
 

@@ -133,7 +133,7 @@ def _new_config(o: dict, given: set[str], values: dict, changes: dict) -> TrainC
         raise UsageError(f"--image-size {size} is too small to learn x{o['scale']} upscaling; use at least {2 * o['scale']}.")
     config = TrainConfig(**{k: v for k, v in values.items() if v is not None and k not in TAKEN} | changes | {"image_size": size})
     config = config.with_changes(**{k: v for k, v in arch.defaults if k not in given})  # the arch's own defaults
-    if config.spectral_norm:  # SN-GAN's betas: with Adam's usual 0.5 / 0.999, DCGAN + SN kept fewer classes (README)
+    if config.spectral_norm:  # SN-GAN's betas: with Adam's usual 0.5 / 0.999, DCGAN + SN kept fewer classes (docs/recipes.md)
         config = config.with_changes(**{k: v for k, v in SPECTRAL_NORM_BETAS.items() if k not in given and k not in dict(arch.defaults)})
     return config
 

@@ -1,6 +1,6 @@
 """Named recipes: measured sets of `gancli train` options, applied wherever the user gave no flag of their own.
 
-Each one's values come from a sweep recorded in README.md ("Recipes"); change them only with a new measurement.
+Each one's values come from a sweep recorded in docs/recipes.md; change them only with a new measurement.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         # Swept on the bundled digits, 2 CPU cores: width 16 runs 1,500 steps in about 50 s; learning rate
         # 3e-3 with EMA gave FID 33-39 over three seeds (2e-3: 34-43, 1e-3: 69, 2e-4: 251), where the
-        # default widths at 2e-4 reach FID 647 in the same time. See README.md, "Recipes".
+        # default widths at 2e-4 reach FID 647 in the same time. See docs/recipes.md.
         Recipe("quick", "a first look in about a minute on a CPU: small G and D, high learning rates, EMA, 1,500 steps",
                (("generator_width", 16), ("discriminator_width", 16), ("lr_g", 3e-3), ("lr_d", 3e-3), ("ema", True), ("steps", 1500)),
                archs=("dcgan",), instead={"cdcgan": "small-fast"}),

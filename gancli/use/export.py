@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gancli.errors import Interrupted, UsageError
+from gancli.store.files import existing_names
 
 
 @dataclass
@@ -112,14 +113,23 @@ def walk_classes(model, label, labels, count: int, loop: bool) -> list[int] | No
     return classes + [classes[0]] if loop else classes
 
 
-def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = None, video: Path | None = None, *, frames=8, gif_frames=24,
-               fps=12.0, method="slerp", loop=False, label=None, labels=None) -> list[str]:  # fmt: skip
-    """`gancli interpolate`: the walk's grid (a row per segment), GIF and MP4; returns a line per file written."""
+def frame_file(index: int) -> str:
+    """The name of a walk's image in `interpolate --outdir`: its place in the grid, row by row."""
+    return f"frame{index:04d}.png"
+
+
+def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = None, video: Path | None = None, outdir: Path | None = None, *,
+               frames=8, gif_frames=24, fps=12.0, method="slerp", loop=False, label=None, labels=None, existing="refuse") -> list[str]:  # fmt: skip
+    """`gancli interpolate`: the walk's grid (a row per segment), its images one file each, GIF and MP4; a line per output."""
     from gancli.config import MAX_SEED
     from gancli.data.images import check_writable, save_gif, save_grid
-    from gancli.store.files import check_output
+    from gancli.store.files import check_output, child, refuse_existing, remove_orphans
     from gancli.use import sampling
     from gancli.use.video import check_video_support, save_video
+
+    check_existing_policy(existing)
+    if existing != "refuse" and outdir is None:
+        raise UsageError(f"{'--overwrite' if existing == 'overwrite' else '--skip-existing'} is about files in --outdir; give --outdir DIR or drop it.")
 
     if len(seeds) < 2:
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
@@ -133,10 +143,27 @@ def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = Non
             check_writable(path.parent)
     keyframes = list(seeds) + [seeds[0]] if loop else list(seeds)
     classes = walk_classes(model, label, labels, len(seeds), loop)
+    names = [frame_file(i) for i in range((len(keyframes) - 1) * frames)] if outdir is not None else []
+    if outdir is not None:
+        check_writable(outdir)
+        remove_orphans(outdir)
+        found = sorted(existing_names(outdir) & set(names))
+        refuse_existing(outdir, found, existing)
+        keep = set(found) if existing == "skip" else set()
     lines = []
-    if out is not None:
-        save_grid(sampling.walk(model.net, model.config, keyframes, frames, method, model.device, classes), out, nrow=frames)
-        lines.append(f"Wrote {out}: {len(keyframes) - 1} row(s) of {frames} images ({method}) through seeds {', '.join(map(str, keyframes))}")
+    if out is not None or outdir is not None:
+        images = sampling.walk(model.net, model.config, keyframes, frames, method, model.device, classes)
+        through = f"({method}) through seeds {', '.join(map(str, keyframes))}"
+        if out is not None:
+            save_grid(images, out, nrow=frames)
+            lines.append(f"Wrote {out}: {len(keyframes) - 1} row(s) of {frames} images {through}")
+        if outdir is not None:
+            from gancli.data.images import save_each
+
+            todo = [i for i, name in enumerate(names) if name not in keep]
+            save_each(images[todo], [child(outdir, names[i]) for i in todo])
+            kept = f"; kept {len(keep):,} existing file(s)" if keep else ""
+            lines.append(f"Wrote {len(todo)} images to {outdir}/ ({names[0]} ... {names[-1]}, row by row) {through}{kept}")
     for path, save in ((gif, save_gif), (video, save_video)):
         if path is not None:  # frames made and encoded a batch at a time: a long walk never sits in memory
             save(sampling.walk_batches(model.net, model.config, keyframes, gif_frames, method, model.device, classes), path, fps)
@@ -146,16 +173,20 @@ def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = Non
     return lines
 
 
+def check_mixing(model, mix_layer: int | None) -> None:
+    if not model.arch.mixing:
+        raise UsageError(f"--mix needs a style-based generator; '{model.path}' is {model.config.arch} (train one with --arch stylegan).")
+    if mix_layer is not None and not 1 <= mix_layer < model.net.num_styles:
+        raise UsageError(f"--mix-layer {mix_layer} is out of range; use 1 to {model.net.num_styles - 1}.")
+
+
 def write_mixing(model, seeds: list[int], mix: int, mix_layer: int | None, out: Path) -> str:
     """`gancli interpolate --mix`: per seed, its image, its coarse styles with `mix`'s fine ones, and mix's image."""
     from gancli.data.images import check_writable, save_grid
     from gancli.store.files import check_output
     from gancli.use import sampling
 
-    if not model.arch.mixing:
-        raise UsageError(f"--mix needs a style-based generator; '{model.path}' is {model.config.arch} (train one with --arch stylegan).")
-    if mix_layer is not None and mix_layer >= model.net.num_styles:
-        raise UsageError(f"--mix-layer {mix_layer} is past the last styled layer; use 1 to {model.net.num_styles - 1}.")
+    check_mixing(model, mix_layer)
     check_output(out)
     check_writable(out.parent)
     save_grid(sampling.style_mixing_grid(model.net, model.config, list(seeds), mix, model.device, mix_layer), out, nrow=3)

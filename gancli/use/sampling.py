@@ -205,20 +205,22 @@ def walk(
     method: str,
     device,
     labels: list[int] | None = None,
+    pick: list[int] | None = None,
 ) -> torch.Tensor:
-    """Images along the path through the seeds' latents: `steps` per segment, endpoints included.
+    """Images along the path through the seeds' latents: `steps` per segment, endpoints included (`pick`: only those).
 
     Returns uint8 (segments * steps, C, H, W), segment by segment. Each endpoint is exactly its
     seed's image. For conditional generators `labels` holds one class per seed and the class
     embedding moves linearly between them alongside z.
     """
-    return torch.cat(list(walk_batches(generator, config, seeds, steps, method, device, labels, repeat_ends=True)))
+    return torch.cat(list(walk_batches(generator, config, seeds, steps, method, device, labels, repeat_ends=True, pick=pick)))
 
 
 def walk_batches(generator, config: TrainConfig, seeds: list[int], steps: int, method: str, device, labels: list[int] | None = None,
-                 repeat_ends: bool = False, batch: int = 32) -> Iterator[torch.Tensor]:  # fmt: skip
+                 repeat_ends: bool = False, batch: int = 32, pick: list[int] | None = None) -> Iterator[torch.Tensor]:  # fmt: skip
     """walk()'s images a batch at a time, so a long video never holds its frames. Without `repeat_ends`, a segment's
-    first frame (the last one's end) is not repeated: the frames of an animation."""
+    first frame (the last one's end) is not repeated: the frames of an animation. `pick` keeps only those images
+    of the walk (indices), each with the pixels it has in the whole walk."""
     from gancli.use.latent import INTERPOLATORS, lerp, path_fractions, seed_latents
 
     interpolate = INTERPOLATORS[method]
@@ -227,6 +229,7 @@ def walk_batches(generator, config: TrainConfig, seeds: list[int], steps: int, m
     # label embeddings are not Gaussian: they move on a straight line, not slerp
     embeddings = None if labels is None else generator.embed(torch.tensor(labels, device=device)).cpu()
     points = [(i, t) for i in range(len(seeds) - 1) for j, t in enumerate(fractions) if repeat_ends or i == 0 or j > 0]
+    points = points if pick is None else [points[k] for k in pick]
     for start in range(0, len(points), batch):
         part = points[start : start + batch]
         z = torch.stack([interpolate(keys[i], keys[i + 1], t) for i, t in part])
