@@ -114,12 +114,12 @@ def test_seeds_walk_and_classes_in_a_real_browser(browser, isolated):
         assert browser.find_element("id", "error").get_attribute("hidden") is not None  # no error shown on the way
 
 
-def test_stylegan_truncation_mixing_and_an_upscaler_in_a_real_browser(browser, isolated):
+def test_stylegan_truncation_mixing_and_a_companion_upscaler_in_a_real_browser(browser, isolated):
     from selenium.webdriver.support.ui import Select
 
     stylegan, srcnn = FIXTURES / "stylegan.safetensors", FIXTURES / "srcnn.safetensors"
     g, sr = gancli.load(stylegan, device="cpu"), gancli.load(srcnn, device="cpu")
-    with gancli.explorer([stylegan, srcnn], upscaler=srcnn, device="cpu") as server:
+    with gancli.explorer([stylegan, srcnn], device="cpu") as server:  # srcnn, trained on the same digits, is stylegan's companion
         browser.get(server.url)
         wait_for(browser, lambda: len(browser.find_elements("css selector", "#grid img")) == 64 and settled(browser))
         Select(browser.find_element("id", "page-size")).select_by_value("4")

@@ -50,6 +50,7 @@ async function loadRuns() {
   const upscalers = body.runs.filter((r) => r.kind === "upscaler");
   $("upscaler").innerHTML = '<option value="">(none)</option>';
   for (const r of upscalers) $("upscaler").add(new Option(`${r.name} (${r.arch} x${r.scale})`, r.id));
+  state.chosenUpscaler = body.upscaler;  // --upscaler RUN; otherwise each run gets its companion, if any
   if (body.upscaler !== null) $("upscaler").value = String(body.upscaler);
   state.upscaler = $("upscaler").value === "" ? null : Number($("upscaler").value);
   document.body.classList.toggle("has-upscalers", upscalers.length > 0);
@@ -76,6 +77,11 @@ async function chooseRun(id) {
   state.label = r.classes.length ? 0 : null;
   $("class").innerHTML = "";
   r.classes.forEach((name, i) => $("class").add(new Option(name === String(i) ? name : `${i}: ${name}`, i)));
+  if (state.chosenUpscaler === null) {  // an upscaler trained on this run's data is its companion: shown beside it
+    const companion = state.runs.find((x) => x.kind === "upscaler" && x.dataset === r.dataset);
+    state.upscaler = companion ? companion.id : null;
+    $("upscaler").value = companion ? String(companion.id) : "";
+  }
   state.truncation = null;
   $("truncation").value = 1;
   $("truncation-value").textContent = "1";
@@ -279,7 +285,10 @@ function wire() {
   $("rows-per-class").addEventListener("change", (e) => { state.rows = e.target.checked; showPage(); });
   $("truncation").addEventListener("input", (e) => { $("truncation-value").textContent = e.target.value; });
   $("truncation").addEventListener("change", (e) => { state.truncation = Number(e.target.value) === 1 ? null : e.target.value; refresh(); });
-  $("upscaler").addEventListener("change", (e) => { state.upscaler = e.target.value === "" ? null : Number(e.target.value); if (state.detail !== null) showDetail(state.detail); });
+  $("upscaler").addEventListener("change", (e) => {
+    state.upscaler = state.chosenUpscaler = e.target.value === "" ? null : Number(e.target.value);
+    if (state.detail !== null) showDetail(state.detail);
+  });
   $("clear").addEventListener("click", () => { state.selected = []; markSelected(); updateSelection(); });
   $("walk-slider").addEventListener("input", showFrame);
   $("play").addEventListener("click", play);
