@@ -63,15 +63,17 @@ class Model:
             labels = sampling.stream_labels(self.config, count, class_index) if self.arch.conditional else None
             return torch.cat(list(sampling.generate(generator, self.config, count, seed, self.device, labels)))
 
-    def interpolate(self, seeds: list[int], frames: int = 8, method: str = "slerp", loop: bool = False,
+    def interpolate(self, seeds: list, frames: int = 8, method: str = "slerp", loop: bool = False,
                     label: int | str | None = None, labels: list[int | str] | None = None, truncation: float | None = None,
-                    pick: list[int] | None = None) -> torch.Tensor:  # fmt: skip
+                    pick: list[int] | None = None, force: bool = False) -> torch.Tensor:  # fmt: skip
         """The walk through the seeds' latents as uint8 (segments * frames, C, H, W), segment by segment, both ends
         of every segment included: the grid `gancli interpolate` writes (save it with save_grid(x, path, nrow=frames)),
         and the files of `gancli interpolate --outdir` (frame0000.png ...).
 
-        Conditional models hold `label` (default: the first class) or move through `labels`, one per seed;
-        style-based ones take `truncation`. `pick` makes only those images of the walk (indices), the same pixels.
+        Each keyframe is a seed or a projected latent (a Latent or its file): a walk between real images. Conditional
+        models hold `label` (default: the first class; a latent's own class for it) or move through `labels`, one per
+        keyframe; style-based ones take `truncation`. `pick` makes only those images of the walk (indices), the same
+        pixels. A latent of another run is refused unless `force`.
         """
         from gancli.use import sampling
         from gancli.use.labels import parse_label
@@ -84,15 +86,16 @@ class Model:
             raise UsageError(f"method={method!r}; use one of: {', '.join(INTERPOLATORS)}.")
         if frames < 2:
             raise UsageError("frames= is images per segment, both ends included: at least 2.")
-        for s in seeds:
-            _check_seed(s)
-        keyframes = list(seeds) + [seeds[0]] if loop else list(seeds)
+        values, own = self._keyframes(seeds, force)
+        keyframes = values + [values[0]] if loop else values
         classes = None
         if self.arch.conditional:
             if labels is not None and len(labels) != len(seeds):
                 raise UsageError(f"labels= gives {len(labels)} classes for {len(seeds)} seeds; give one class per seed.")
             names = self.config.class_names
-            classes = [parse_label(str(x), names, "labels") for x in labels] if labels is not None else [parse_label(str(label), names) if label is not None else 0] * len(seeds)
+            held = parse_label(str(label), names) if label is not None else None
+            classes = ([parse_label(str(x), names, "labels") for x in labels] if labels is not None
+                       else [held if held is not None else c if c is not None else 0 for c in own])  # fmt: skip
             classes = classes + [classes[0]] if loop else classes
         elif label is not None or labels is not None:
             raise UsageError(f"'{self.path}' is unconditional; drop label=/labels=.")
@@ -101,6 +104,90 @@ class Model:
             raise UsageError(f"pick= holds indices of the walk's {total} images: 0 to {total - 1}.")
         with self._truncated(truncation):
             return sampling.walk(self.net, self.config, keyframes, frames, method, self.device, classes, pick=pick)
+
+    def project(self, images, steps: int = 1000, seed: int = 0, label: int | str | None = None, feature_weight: float = 0.0,
+                batch: int = 64, progress=None):  # fmt: skip
+        """The latents that make this generator draw `images` (uint8 (N, C, H, W), or a list of (C, H, W) of any size:
+        resized, centre-cropped and converted to the run's channels, `converted` says which), found by `steps` steps of
+        gradient descent in batches of `batch`. Conditional runs hold `label`, or try every class and keep the best.
+        `feature_weight` adds the run's discriminator features to the pixel loss. Returns a Projected: `latents`
+        (Latent each, with its losses), `targets`, `images` (the reconstructions, as `sample --latent` draws them),
+        `psnr` per image, `converted`.
+        """
+        from gancli.data.folder_cache import silent_work
+        from gancli.store.latents import Latent, fingerprint
+        from gancli.use import projection
+
+        self._need("generator", "project")
+        projection.check_steps(steps)
+        _check_seed(seed)
+        listed = list(images) if isinstance(images, (list, tuple)) or images.dim() == 4 else [images]
+        if not listed:
+            raise UsageError("project() needs at least one image.")
+        targets, converted = projection.fit_images(listed, self.config.image_size, self.config.channels)
+        class_index = self._class(label)
+        if class_index == "all":
+            raise UsageError('label="all" is for sample(); give one class to project with, or None to try each.')
+        labels = None if class_index is None else [int(class_index)] * len(targets)
+        discriminator = self._discriminator() if feature_weight > 0 else None
+        tries = 1 + (self.config.num_classes / 4 if self.arch.conditional and labels is None else 0)
+        with self._truncated(1.0 if self.arch.truncation else None), (progress or silent_work)(len(targets) * tries, "Projecting") as advance:
+            found = projection.project(self.net, self.config, targets, self.device, steps, seed, labels, discriminator, feature_weight, batch, advance)
+            values = torch.stack([f.value for f in found])
+            classes = None if found[0].label is None else [f.label for f in found]
+            drawn = projection.render_latents(self.net, values, found[0].space, self.device, classes)
+        scores = projection.psnr(drawn, targets)
+        mark = fingerprint(self.config)
+        latents = [Latent(f.value, f.space, mark, f.label, str(self.path), "", {**f.losses, "psnr": score}) for f, score in zip(found, scores)]
+        return projection.Projected(latents, targets, drawn, scores, converted)
+
+    def render(self, latents: list, force: bool = False) -> torch.Tensor:
+        """The images of projected latents (Latent objects or their files), as uint8 (N, C, H, W): what
+        `gancli sample --latent` draws. A latent of another run is refused unless `force`."""
+        from gancli.use import projection
+
+        self._need("generator", "render")
+        values, classes = self._keyframes(list(latents), force, seeds=False)
+        space = "w+" if values[0].dim() == 2 else "z"
+        labels = [c if c is not None else 0 for c in classes] if self.arch.conditional else None
+        return projection.render_latents(self.net, torch.stack(values), space, self.device, labels)
+
+    def _keyframes(self, items: list, force: bool, seeds: bool = True) -> tuple[list, list]:
+        """Seeds stay seeds; latents (Latent or a path to its file) become their checked values. With their classes."""
+        from gancli.store.latents import Latent, check_belongs, load_latent
+
+        values, classes = [], []
+        for item in items:
+            if isinstance(item, int) and not isinstance(item, bool) and seeds:
+                _check_seed(item)
+                values.append(item)
+                classes.append(None)
+                continue
+            if isinstance(item, (str, Path)):
+                item = load_latent(Path(item))
+            if not isinstance(item, Latent):
+                raise UsageError(f"{item!r} is not {'a seed or ' if seeds else ''}a latent (a Latent or a .latent.safetensors file).")
+            check_belongs(item, self.config, str(self.path), force)
+            expected = (self.net.num_styles, self.net.w_average.shape[0]) if item.space == "w+" and hasattr(self.net, "forward_w") else (self.config.latent_dim,)
+            if tuple(item.value.shape) != expected:
+                raise UsageError(f"'{item.path or item.source}' holds a {item.space} latent of shape {tuple(item.value.shape)}; this run's is {expected}.")
+            if item.label is not None and self.arch.conditional and item.label >= self.config.num_classes:
+                raise UsageError(f"'{item.path}' asks for class {item.label}; this run has {self.config.num_classes}.")
+            values.append(item.value)
+            classes.append(item.label if self.arch.conditional else None)
+        return values, classes
+
+    def _discriminator(self):
+        """The run's discriminator, in eval mode on this model's device (projection's feature term)."""
+        from gancli.models import build_discriminator
+        from gancli.store import checkpoints
+
+        checkpoint = checkpoints.load_checkpoint(self.path, prefixes=("discriminator",))
+        net = build_discriminator(self.config)
+        checkpoints.load_state(net, checkpoint, "discriminator")
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net.to(self.device).eval()
 
     def mix(self, seeds: list[int], mix: int, mix_layer: int | None = None, truncation: float | None = None) -> torch.Tensor:
         """Style-based generators: per seed, its image, its coarse styles with `mix`'s fine ones, and mix's image, as
@@ -153,16 +240,22 @@ class Model:
     def write_samples(self, out: str | Path | None = "samples.png", outdir: str | Path | None = None, *, n: int | None = None,
                       seed: int | None = None, seeds: list[int] | None = None, label: int | str | None = None, per_class: int | None = None,
                       nrow: int | None = None, upscaler: "Model | None" = None, truncation: float | None = None, existing: str = "refuse",
-                      progress=None):  # fmt: skip
+                      progress=None, latents: list | None = None, force: bool = False):  # fmt: skip
         """`gancli sample`: a grid PNG at `out`, or one PNG per image in `outdir` (with `per_class`, an ImageFolder tree).
 
         `existing` says what to do with files of the same names in `outdir`: "refuse" (the default), "overwrite" or
         "skip" (continues a stopped export). Returns a gancli.use.export.Written; a Ctrl-C during an `outdir` export
-        raises ExportStopped, which says how many whole files were written.
+        raises ExportStopped, which says how many whole files were written. `latents` (files, folders of them, or
+        Latent objects) draws each latent's image instead (`sample --latent`; `force`: from another run too).
         """
-        from gancli.use.export import write_samples
+        from gancli.use.export import write_latents, write_samples
 
         self._need("generator", "write_samples")
+        if latents is not None:
+            if any(v is not None for v in (n, seed, seeds, label, per_class, upscaler, truncation)):
+                raise UsageError("--latent draws each latent's own image; drop --n, --seed, --seeds, --label, --per-class, --upscale and --truncation.")
+            return write_latents(self, list(latents), Path(out) if outdir is None else None, Path(outdir) if outdir is not None else None, nrow,
+                                 existing, force)  # fmt: skip
         with self._truncated(truncation):
             generator = self.net if upscaler is None else upscaler._after(self.net)
             return write_samples(self, generator, Path(out) if outdir is None else None, Path(outdir) if outdir is not None else None, n=n,
@@ -171,16 +264,28 @@ class Model:
     def write_walk(self, seeds: list[int], out: str | Path | None = "walk.png", gif: str | Path | None = None, video: str | Path | None = None,
                    *, outdir: str | Path | None = None, frames: int = 8, gif_frames: int = 24, fps: float = 12.0, method: str = "slerp",
                    loop: bool = False, label: int | str | None = None, labels: list[int | str] | str | None = None,
-                   truncation: float | None = None, existing: str = "refuse") -> list[str]:  # fmt: skip
+                   truncation: float | None = None, existing: str = "refuse", force: bool = False) -> list[str]:  # fmt: skip
         """`gancli interpolate`: the walk's grid (a row per segment) at `out`, one PNG per grid image in `outdir`
         (frame0000.png ...; `existing` as in write_samples), and a GIF and an MP4 when named; a line per file or folder."""
         from gancli.use.export import write_walk
 
         self._need("generator", "write_walk")
         paths = [Path(p) if p is not None else None for p in (out, gif, video, outdir)]
+        values, own = self._keyframes(list(seeds), force)
         with self._truncated(truncation):
-            return write_walk(self, list(seeds), *paths, frames=frames, gif_frames=gif_frames, fps=fps, method=method, loop=loop, label=label,
-                              labels=labels, existing=existing)  # fmt: skip
+            names = [str(k) if isinstance(k, int) else Path(str(getattr(k, "path", None) or k)).name for k in seeds]
+            return write_walk(self, values, *paths, frames=frames, gif_frames=gif_frames, fps=fps, method=method, loop=loop, label=label,
+                              labels=labels, existing=existing, own=own, shown_as=names)  # fmt: skip
+
+    def write_projections(self, inputs: list, outdir: str | Path = "projected", *, steps: int = 1000, seed: int = 0, label=None,
+                          feature_weight: float = 0.0, batch: int = 64, existing: str = "refuse", progress=None):  # fmt: skip
+        """`gancli project`: for each image file (files, folders, globs), NAME.latent.safetensors and NAME.png (target and
+        reconstruction side by side) in `outdir`. Returns (the Projected, notes on converted images)."""
+        from gancli.use.export import write_projections
+
+        self._need("generator", "write_projections")
+        return write_projections(self, list(inputs), Path(outdir), steps=steps, seed=seed, label=label, feature_weight=feature_weight,
+                                 batch=batch, existing=existing, progress=progress)  # fmt: skip
 
     def write_mixing(self, seeds: list[int], mix: int, out: str | Path = "mixing.png", mix_layer: int | None = None,
                      truncation: float | None = None) -> str:  # fmt: skip
@@ -299,7 +404,7 @@ def evaluate(run: str | Path | None = None, *, n: int = 10_000, classifier: str 
 
 
 def explorer(runs: list[str | Path] | None = None, *, runs_dir: str | Path = "runs", upscaler: str | Path | None = None,
-             host: str = "127.0.0.1", port: int = 0, device: str = "auto", ema: bool = True):
+             host: str = "127.0.0.1", port: int = 0, device: str = "auto", ema: bool = True, latents: list[str | Path] | None = None):
     """A web page over trained generators, as `gancli explore` serves it: an Explorer bound to host:port (0: a free
     port) whose `url` is known at once. Call serve_forever() (Ctrl-C stops it), or use it in a `with` block, which
     serves from a thread until the block ends.
@@ -307,6 +412,7 @@ def explorer(runs: list[str | Path] | None = None, *, runs_dir: str | Path = "ru
     Args:
         runs: run folders or checkpoint files; None offers every run under `runs_dir`, including ones that appear later.
         upscaler: an upscaler run whose images the page shows next to each generated one.
+        latents: folders of projected latents (gancli project): each run shows its own beside its seeds.
     """
     from gancli.device import resolve_device
     from gancli.explore.gallery import Gallery
@@ -317,7 +423,8 @@ def explorer(runs: list[str | Path] | None = None, *, runs_dir: str | Path = "ru
     missing = [str(r) for r in runs or [] if not Path(r).exists()]
     if missing:
         raise UsageError(f"'{missing[0]}' does not exist; give run folders or checkpoint files.")
-    gallery = Gallery(load, [Path(r) for r in runs or []], Path(runs_dir), Path(upscaler) if upscaler is not None else None, str(resolve_device(device)), ema)
+    gallery = Gallery(load, [Path(r) for r in runs or []], Path(runs_dir), Path(upscaler) if upscaler is not None else None,
+                      str(resolve_device(device)), ema, latents=[Path(d) for d in latents or []])
     return Explorer(gallery, host, port)
 
 

@@ -173,6 +173,7 @@ def test_a_corrupt_missing_or_foreign_run_is_an_error_on_the_page(isolated):
         assert len(ask(server, f"/api/images?run={runs['good']['id']}&seeds=0-3")["images"]) == 4  # still serving
 
 
+@pytest.mark.slow  # 800 images on 50 connections
 def test_fifty_concurrent_clients_leave_it_responsive_and_bounded(explorer):
     import resource
 

@@ -179,6 +179,8 @@ def sample(
     nrow: Annotated[Optional[int], option(low=1, metavar="N", help="Images per grid row (default: square-ish; a row per class with --label all).", show_default=False)] = None,
     upscale: Annotated[Optional[Path], option(metavar="RUN", help="Upscale every image with this upscaler checkpoint or run (srcnn, upgan).", show_default=False)] = None,
     truncation: TruncationOption = None,
+    latent: Annotated[Optional[list[Path]], option(metavar="FILE", help="Draw projected latents instead (gancli project): files or folders of them; with --outdir, DIR/NAME.png each.", show_default=False)] = None,
+    force: Annotated[bool, switch("--force", help="--latent: draw latents projected with another run too.")] = False,
     overwrite: OverwriteOption = False,
     skip_existing: SkipExistingOption = False,
     ema: EmaOption = True,
@@ -200,7 +202,8 @@ def sample(
     upscaler = api.load(upscale, device=device.value, kind="upscaler") if upscale is not None else None
     try:
         done = model.write_samples(out, out_dir, n=n, seed=seed, seeds=seed_list, label=label, per_class=per_class, nrow=nrow, upscaler=upscaler,
-                                   truncation=truncation, existing=_existing_policy(overwrite, skip_existing), progress=work)  # fmt: skip
+                                   truncation=truncation, existing=_existing_policy(overwrite, skip_existing), progress=work, latents=latent,
+                                   force=force)  # fmt: skip
     except ExportStopped as stop:
         again = [a for a in _ARGV if a != "--overwrite"] + (["--seed", str(stop.seed)] if seed is None and seed_list is None else [])
         raise Interrupted(f"{stop}; continue with: gancli {' '.join(again + ([] if '--skip-existing' in again else ['--skip-existing']))}") from None
@@ -218,7 +221,7 @@ def _existing_policy(overwrite: bool, skip_existing: bool) -> str:
 
 @app.command()
 def interpolate(
-    seeds: Annotated[list[int], typer.Argument(help="Two or more seeds to walk through, in order.", show_default=False)],
+    seeds: Annotated[list[str], typer.Argument(help="Two or more seeds or projected latent files (gancli project) to walk through, in order.", show_default=False, metavar="SEED|LATENT...")],
     steps: Annotated[int, option("--frames", "--steps", low=2, high=1000, metavar="N", help="Images per segment in the grid, both ends included (--steps: the old spelling).")] = 8,
     method: Annotated[Method, typer.Option(help="slerp follows the sphere where Gaussian z live; lerp is a straight line.")] = Method.slerp,
     checkpoint: CheckpointOption = None,
@@ -234,6 +237,7 @@ def interpolate(
     mix_layer: Annotated[Optional[int], option(low=1, metavar="N", help="--mix: the first styled layer that takes the fine seed's style (default 3: after 8x8's first convolution).", show_default=False)] = None,
     out_dir: Annotated[Optional[Path], option("--outdir", "-d", metavar="DIR", help="Also write each image of the grid as its own PNG: DIR/frame0000.png ..., row by row.", show_default=False)] = None,
     truncation: TruncationOption = None,
+    force: Annotated[bool, switch("--force", help="Walk through latents projected with another run too.")] = False,
     overwrite: OverwriteOption = False,
     skip_existing: SkipExistingOption = False,
     ema: EmaOption = True,
@@ -249,8 +253,7 @@ def interpolate(
 
     if len(seeds) < 2 and mix is None:
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
-    if any(not 0 <= s <= MAX_SEED for s in seeds):
-        raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
+    seeds = [_keyframe(s, mix is not None) for s in seeds]
     if out is None and (mix is not None or (gif is None and video is None and out_dir is None)):
         out = Path("walk.png")  # nothing named: one default output, said below
     model = api.load(checkpoint, ema, device.value, kind="generator")
@@ -258,8 +261,21 @@ def interpolate(
         return typer.echo(model.write_mixing(seeds, mix, out, mix_layer, truncation=truncation))
     classes = ",".join(labels) if labels is not None else None
     for line in model.write_walk(seeds, out, gif, video, outdir=out_dir, frames=steps, gif_frames=gif_steps, fps=fps, method=method.value, loop=loop,
-                                 label=label, labels=classes, truncation=truncation, existing=_existing_policy(overwrite, skip_existing)):  # fmt: skip
+                                 label=label, labels=classes, truncation=truncation, existing=_existing_policy(overwrite, skip_existing),
+                                 force=force):  # fmt: skip
         typer.echo(line)
+
+
+def _keyframe(text: str, seeds_only: bool) -> int | Path:
+    """A walk's keyframe as typed: a seed, or a latent file."""
+    if text.isascii() and text.isdigit():
+        if int(text) > MAX_SEED:
+            raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
+        return int(text)
+    if seeds_only or not text.endswith(".safetensors"):
+        raise UsageError(f"Invalid value for 'seeds': '{text}' is neither a seed (a whole number from 0) nor a latent file "
+                         "(NAME.latent.safetensors from gancli project).")  # fmt: skip
+    return Path(text)
 
 
 @app.command("eval")
@@ -362,10 +378,47 @@ def _print_benchmark(plan, scores: dict, count: int, what: str) -> None:
 
 
 @app.command()
+def project(
+    images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns to find in the generator's latent space.", show_default=False)],
+    checkpoint: CheckpointOption = None,
+    out_dir: Annotated[Path, option("--outdir", "-d", metavar="DIR", help="Where NAME.latent.safetensors and NAME.png (target | reconstruction) go.")] = Path("projected"),
+    steps: Annotated[int, option(low=1, high=100_000, metavar="N", help="Optimisation steps per image.")] = 1000,
+    seed: Annotated[int, option(low=0, high=MAX_SEED, metavar="SEED", help="Seed of the random starting points.")] = 0,
+    label: Annotated[Optional[str], option(metavar="CLASS", help="Conditional models: the class to project with (default: try each, keep the best).", show_default=False)] = None,
+    feature_weight: Annotated[float, option(low=0.0, high=1e6, metavar="X", help="Weight of the run's discriminator features next to the pixel loss.")] = 0.0,
+    batch_size: Annotated[int, option(low=1, high=4096, metavar="N", help="Images optimised at once.")] = 64,
+    overwrite: OverwriteOption = False,
+    skip_existing: SkipExistingOption = False,
+    ema: EmaOption = True,
+    device: DeviceOption = Device.auto,
+    help: HelpOption = False,
+) -> None:
+    """Find the latents that make a generator draw your images: latent files for sample --latent and interpolate.
+
+    Example: gancli project photos/*.png -c runs/fashion --outdir proj/; gancli interpolate proj/a.latent.safetensors proj/b.latent.safetensors
+    """
+    import statistics
+
+    from gancli import api
+    from gancli.cli.progress import work
+
+    model = api.load(checkpoint, ema, device.value, kind="generator")
+    projected, notes = model.write_projections(images, out_dir, steps=steps, seed=seed, label=label, feature_weight=feature_weight,
+                                               batch=batch_size, existing=_existing_policy(overwrite, skip_existing), progress=work)  # fmt: skip
+    for note in notes:
+        typer.echo(f"Note: {note}")
+    scores = projected.psnr
+    typer.echo(f"Projected {len(projected.latents)} image(s) with {model.path} ({steps} steps): PSNR mean {statistics.mean(scores):.2f} dB, "
+               f"lowest {min(scores):.2f} dB; latents and side-by-side PNGs in {out_dir}/")  # fmt: skip
+    typer.echo(f"Next:       gancli interpolate {out_dir}/A.latent.safetensors {out_dir}/B.latent.safetensors -c {model.path} --gif walk.gif")
+
+
+@app.command()
 def explore(
     runs: Annotated[Optional[list[Path]], typer.Argument(help="Run folders or checkpoint files (default: every run under --runs).", show_default=False)] = None,
     runs_dir: Annotated[Path, option("--runs", metavar="DIR", help="Where to find runs when none is given.")] = Path("runs"),
     upscaler: Annotated[Optional[Path], option(metavar="RUN", help="An upscaler run (srcnn, upgan): show each image upscaled beside it.", show_default=False)] = None,
+    latents: Annotated[Optional[list[Path]], option("--latents", metavar="DIR", help="Folders of projected latents (gancli project): each run shows its own beside its seeds.", show_default=False)] = None,
     host: Annotated[str, option(metavar="HOST", help="Address to listen on; anything but a loopback address lets other machines in.")] = "127.0.0.1",
     port: Annotated[int, option(low=0, high=65535, metavar="PORT", help="Port to listen on (0: a free one).")] = 0,
     open_browser: Annotated[bool, switch("--open/--no-open", help="Open the page in a web browser.")] = False,
@@ -380,7 +433,7 @@ def explore(
     from gancli import api
     from gancli.explore.server import is_loopback
 
-    server = api.explorer(runs, runs_dir=runs_dir, upscaler=upscaler, host=host, port=port, device=device.value, ema=ema)
+    server = api.explorer(runs, runs_dir=runs_dir, upscaler=upscaler, host=host, port=port, device=device.value, ema=ema, latents=latents)
     if not is_loopback(host):
         typer.echo(f"Warning: listening on {host}: anyone who can reach this machine can use the explorer and see its runs' images.", err=True)
     typer.echo(f"Serving {len(server.gallery.entries)} run(s) at {server.url}  (Ctrl-C stops it)")

@@ -44,6 +44,7 @@ class Entry:
     error: str = ""
     info: dict = field(default_factory=dict)
     model: object = None
+    config: object = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -62,9 +63,11 @@ class Gallery:
     cannot work (the page shows its message) and GancliError for a run that cannot be opened."""
 
     def __init__(self, load, runs: list[Path], root: Path | None = None, upscaler: Path | None = None, device: str = "cpu",
-                 ema: bool = True, cache_bytes: int = CACHE_BYTES):  # fmt: skip
-        """`load` opens a model as gancli.load does (the API passes itself in: the gallery sits under it)."""
+                 ema: bool = True, cache_bytes: int = CACHE_BYTES, latents: list[Path] | None = None):  # fmt: skip
+        """`load` opens a model as gancli.load does (the API passes itself in: the gallery sits under it); `latents`:
+        folders of projected latents (gancli project) to show beside the seeds of the runs they belong to."""
         self.load, self.root, self.device, self.ema = load, root, device, ema
+        self.latent_dirs = [Path(d) for d in latents or []]
         self.entries: list[Entry] = []
         self._given = [Path(p) for p in runs]
         self._cache: OrderedDict[tuple, Picture] = OrderedDict()
@@ -101,6 +104,7 @@ class Gallery:
             header = read_header(resolve_checkpoint(path))
             arch, config = get_architecture(header.config.arch), header.config
             entry.kind = header.kind
+            entry.config = config
             entry.info = {"arch": config.arch, "kind": header.kind, "step": header.step, "image_size": config.image_size,
                           "channels": config.channels, "dataset": config.dataset, "classes": list(config.class_names) if arch.conditional else [],
                           "truncation": bool(arch.truncation), "mixing": bool(arch.mixing), "scale": getattr(config, "scale", 1)}  # fmt: skip
@@ -211,6 +215,34 @@ class Gallery:
             (picture,) = self.walk(run, [seed, neighbour], VARIATION_FRAMES, "slerp", label, None, truncation, [distance], "variations")
             pictures.append(Picture(picture.png, picture.command, picture.filename,
                                     f"{distance} of {VARIATION_FRAMES - 1} steps from seed {seed} towards seed {neighbour}"))  # fmt: skip
+        return pictures
+
+    def projected(self, run: int) -> list[Picture]:
+        """The run's projected latents found in the latent folders, each drawn as `gancli sample --latent` draws it."""
+        from gancli.store.latents import SUFFIX, fingerprint, load_latent
+
+        entry = self.model(run)
+        mark = fingerprint(entry.config)
+        pictures = []
+        for folder in self.latent_dirs:
+            for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+                key = ("latent", run, str(path), path.stat().st_mtime_ns)
+                picture = self._get(key)
+                if picture is None:
+                    try:
+                        latent = load_latent(path)
+                    except GancliError:
+                        continue  # unreadable or crafted: not shown
+                    if latent.fingerprint != mark:
+                        continue  # another run's
+                    with entry.lock:
+                        image = entry.model.render([latent])[0]
+                    flags = " --no-ema" if not self.ema else ""
+                    command = f"gancli sample -c {shlex.quote(str(entry.path))} --latent {shlex.quote(str(path))}{flags} --outdir explore/"
+                    picture = self._keep(key, Picture(_png(image), command, f"{latent.name}.png", f"projected from {latent.source or path}"))
+                pictures.append(picture)
+                if len(pictures) >= MAX_IMAGES:
+                    return pictures
         return pictures
 
     # --- helpers -----------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class Explorer:
             elif path == "/api/mix":
                 picture = g.mix(q.int("run"), q.int("seed"), q.int("mix"), q.int("layer", None), q.float("truncation", None))
                 return {"images": [_picture(picture)], "layers": g.entries[q.int("run")].model.net.num_styles - 1}
+            elif path == "/api/latents":
+                pictures = g.projected(q.int("run"))
             elif path == "/api/variations":
                 pictures = g.variations(q.int("run"), q.int("seed"), q.int("count", 8), q.int("distance", 2), q.int("label", None),
                                         q.float("truncation", None))  # fmt: skip

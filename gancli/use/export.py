@@ -39,6 +39,36 @@ def check_existing_policy(existing: str) -> None:
         raise UsageError(f"existing={existing!r}; use 'refuse', 'overwrite' or 'skip'.")
 
 
+def write_latents(model, latents: list, out: Path | None, outdir: Path | None, nrow=None, existing="refuse", force=False) -> Written:
+    """`gancli sample --latent`: each latent's image, as a grid at `out` or as outdir/NAME.png, NAME from its file."""
+    from gancli.data.images import check_writable, save_each, save_grid
+    from gancli.store.files import check_output, child
+    from gancli.store.latents import Latent, latent_files, load_latent
+
+    started = time.perf_counter()
+    loaded = []
+    for item in latents:
+        loaded += [item] if isinstance(item, Latent) else [load_latent(f) for f in latent_files([item])]
+    names = [latent.name + ".png" for latent in loaded]
+    clash = next((n for n in names if names.count(n) > 1), None)
+    if outdir is not None and clash is not None:
+        raise UsageError(f"Two latents are named '{clash[:-4]}': their images would overwrite each other; write them to separate folders.")
+    images = model.render(loaded, force=force)
+    if outdir is None:
+        check_output(out)
+        check_writable(out.parent)
+        save_grid(images, out, nrow=nrow)
+        return Written(len(images), f"a grid of {len(images)} latent image(s) to {out}", time.perf_counter() - started)
+    check_writable(outdir)
+    found = sorted(existing_names(outdir) & set(names))
+    from gancli.store.files import refuse_existing
+
+    refuse_existing(outdir, found, existing)
+    todo = [i for i, name in enumerate(names) if not (existing == "skip" and name in found)]
+    save_each(images[todo], [child(outdir, names[i]) for i in todo])
+    return Written(len(todo), f"{len(todo)} latent image(s) to {outdir}/ ({names[0]} ...)", time.perf_counter() - started)
+
+
 def write_samples(model, generator, out: Path | None, outdir: Path | None, *, n=None, seed=None, seeds=None, label=None, per_class=None,
                   nrow=None, existing="refuse", progress=None) -> Written:  # fmt: skip
     """`gancli sample`: a grid at `out`, or one file per image in `outdir` (an ImageFolder tree with `per_class`)."""
@@ -92,8 +122,9 @@ def write_samples(model, generator, out: Path | None, outdir: Path | None, *, n=
     return Written(count, what, time.perf_counter() - started, seed, notes)
 
 
-def walk_classes(model, label, labels, count: int, loop: bool) -> list[int] | None:
-    """One class per keyframe for conditional generators (None for unconditional ones)."""
+def walk_classes(model, label, labels, count: int, loop: bool, own: list | None = None) -> list[int] | None:
+    """One class per keyframe for conditional generators (None for unconditional ones); `own`: a latent keyframe's
+    own class, kept unless --label or --labels says otherwise."""
     from gancli.use.labels import parse_label, parse_label_list
 
     if label is not None and labels is not None:
@@ -109,7 +140,8 @@ def walk_classes(model, label, labels, count: int, loop: bool) -> list[int] | No
             raise UsageError(f"--labels gives {len(classes)} {'class' if len(classes) == 1 else 'classes'} for {count} seeds; give one class per seed "
                              "(--labels 3,8 or --labels 3 --labels 8).")  # fmt: skip
     else:
-        classes = [parse_label(str(label), names) if label is not None else 0] * count
+        held = parse_label(str(label), names) if label is not None else None
+        classes = [held if held is not None else c if c is not None else 0 for c in (own or [None] * count)]
     return classes + [classes[0]] if loop else classes
 
 
@@ -119,7 +151,8 @@ def frame_file(index: int) -> str:
 
 
 def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = None, video: Path | None = None, outdir: Path | None = None, *,
-               frames=8, gif_frames=24, fps=12.0, method="slerp", loop=False, label=None, labels=None, existing="refuse") -> list[str]:  # fmt: skip
+               frames=8, gif_frames=24, fps=12.0, method="slerp", loop=False, label=None, labels=None, existing="refuse",
+               own=None, shown_as=None) -> list[str]:  # fmt: skip
     """`gancli interpolate`: the walk's grid (a row per segment), its images one file each, GIF and MP4; a line per output."""
     from gancli.config import MAX_SEED
     from gancli.data.images import check_writable, save_gif, save_grid
@@ -135,14 +168,14 @@ def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = Non
         raise UsageError("interpolate needs at least two seeds, e.g. gancli interpolate 1 2.")
     if video is not None:
         check_video_support()  # before any work: say what is missing at once
-    if any(not 0 <= s <= MAX_SEED for s in seeds):
+    if any(isinstance(s, int) and not 0 <= s <= MAX_SEED for s in seeds):
         raise UsageError(f"Seeds are whole numbers from 0 to {MAX_SEED}.")
     for path, what in ((out, "--out"), (gif, "--gif"), (video, "--video")):
         if path is not None:
             check_output(path, what)
             check_writable(path.parent)
     keyframes = list(seeds) + [seeds[0]] if loop else list(seeds)
-    classes = walk_classes(model, label, labels, len(seeds), loop)
+    classes = walk_classes(model, label, labels, len(seeds), loop, own)
     names = [frame_file(i) for i in range((len(keyframes) - 1) * frames)] if outdir is not None else []
     if outdir is not None:
         check_writable(outdir)
@@ -153,7 +186,9 @@ def write_walk(model, seeds: list[int], out: Path | None, gif: Path | None = Non
     lines = []
     if out is not None or outdir is not None:
         images = sampling.walk(model.net, model.config, keyframes, frames, method, model.device, classes)
-        through = f"({method}) through seeds {', '.join(map(str, keyframes))}"
+        named = shown_as or [str(k) if isinstance(k, int) else "a latent" for k in seeds]
+        shown = ", ".join(named + named[:1] if loop else named)
+        through = f"({method}) through {'seeds ' if all(isinstance(k, int) for k in keyframes) else ''}{shown}"
         if out is not None:
             save_grid(images, out, nrow=frames)
             lines.append(f"Wrote {out}: {len(keyframes) - 1} row(s) of {frames} images {through}")
@@ -191,3 +226,40 @@ def write_mixing(model, seeds: list[int], mix: int, mix_layer: int | None, out: 
     check_writable(out.parent)
     save_grid(sampling.style_mixing_grid(model.net, model.config, list(seeds), mix, model.device, mix_layer), out, nrow=3)
     return f"Wrote {out}: a row per seed ({', '.join(map(str, seeds))}): its image, its coarse styles with seed {mix}'s fine ones, seed {mix}'s image"
+
+
+def write_projections(model, inputs: list, outdir: Path, *, steps: int, seed: int = 0, label=None, feature_weight: float = 0.0,
+                      batch: int = 64, existing: str = "refuse", progress=None) -> tuple[object, list[str]]:  # fmt: skip
+    """`gancli project`: for each image file, NAME.latent.safetensors and NAME.png (the target and its reconstruction
+    side by side) in `outdir`. Returns (the Projected, lines worth telling: converted images)."""
+    from gancli.data.images import check_writable, expand_image_paths, load_image, save_grid
+    from gancli.store.files import child, refuse_existing, remove_orphans
+    from gancli.store.latents import SUFFIX, save_latent
+
+    check_existing_policy(existing)
+    paths = expand_image_paths([str(p) for p in inputs])
+    if not paths:
+        raise UsageError("Give image files, folders or globs to project.")
+    names = [p.stem for p in paths]
+    clash = next((n for n in names if names.count(n) > 1), None)
+    if clash is not None:
+        raise UsageError(f"Two inputs are named '{clash}': their latents would overwrite each other; project them into separate --outdir folders.")
+    check_writable(outdir)
+    remove_orphans(outdir)
+    outputs = [name + ending for name in names for ending in (SUFFIX, ".png")]
+    found = sorted(existing_names(outdir) & set(outputs))
+    refuse_existing(outdir, found, existing)
+    images = [load_image(p) for p in paths]
+    projected = model.project(images, steps=steps, seed=seed, label=label, feature_weight=feature_weight, batch=batch, progress=progress)
+    keep = set(found) if existing == "skip" else set()
+    for i, (name, path, latent) in enumerate(zip(names, paths, projected.latents)):
+        latent.source = str(path)
+        if name + SUFFIX not in keep:
+            save_latent(child(outdir, name + SUFFIX), latent)
+        if name + ".png" not in keep:
+            import torch
+
+            save_grid(torch.stack([projected.targets[i], projected.images[i]]), child(outdir, name + ".png"), nrow=2)
+    notes = [f"Converted {len(projected.converted)} image(s) to the run's {model.config.image_size}x{model.config.image_size}, "
+             f"{model.config.channels} channel(s): {', '.join(names[i] for i in projected.converted[:5])}{' ...' if len(projected.converted) > 5 else ''}"]  # fmt: skip
+    return projected, notes if projected.converted else []

@@ -221,10 +221,10 @@ def walk_batches(generator, config: TrainConfig, seeds: list[int], steps: int, m
     """walk()'s images a batch at a time, so a long video never holds its frames. Without `repeat_ends`, a segment's
     first frame (the last one's end) is not repeated: the frames of an animation. `pick` keeps only those images
     of the walk (indices), each with the pixels it has in the whole walk."""
-    from gancli.use.latent import INTERPOLATORS, lerp, path_fractions, seed_latents
+    from gancli.use.latent import INTERPOLATORS, lerp, path_fractions
 
-    interpolate = INTERPOLATORS[method]
-    keys = seed_latents(seeds, config.latent_dim)
+    keys, space = keyframe_latents(generator, config, seeds, device)
+    interpolate = INTERPOLATORS[method] if space == "z" else lerp  # w+ is not Gaussian: a straight line
     fractions = path_fractions(steps)
     # label embeddings are not Gaussian: they move on a straight line, not slerp
     embeddings = None if labels is None else generator.embed(torch.tensor(labels, device=device)).cpu()
@@ -233,8 +233,24 @@ def walk_batches(generator, config: TrainConfig, seeds: list[int], steps: int, m
     for start in range(0, len(points), batch):
         part = points[start : start + batch]
         z = torch.stack([interpolate(keys[i], keys[i + 1], t) for i, t in part])
+        if space == "w+":
+            yield torch.cat([to_uint8(generator.forward_w(z[k : k + 1].to(device))) for k in range(len(z))])
+            continue
         e = None if embeddings is None else torch.stack([lerp(embeddings[i], embeddings[i + 1], t) for i, t in part])
         yield render(generator, z, device, embeddings=e)
+
+
+@torch.no_grad()
+def keyframe_latents(generator, config: TrainConfig, keyframes: list, device) -> tuple[torch.Tensor, str]:
+    """The latents of a walk's keyframes, each a seed or a latent's value, and their space: "z", or "w+" when
+    any keyframe is a w+ latent (a seed then enters as its styles, truncated as the generator is)."""
+    from gancli.use.latent import seed_latent
+
+    values = [seed_latent(k, config.latent_dim) if isinstance(k, int) else k.float().cpu() for k in keyframes]
+    if all(v.dim() == 1 for v in values):
+        return torch.stack(values), "z"
+    styles = [v if v.dim() == 2 else generator.styles(v[None].to(device))[0].cpu() for v in values]
+    return torch.stack(styles), "w+"
 
 
 def walk_length(seeds: int, steps: int) -> int:

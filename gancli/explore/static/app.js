@@ -87,6 +87,25 @@ async function chooseRun(id) {
   $("truncation-value").textContent = "1";
   await showPage();
   updateSelection();
+  await showProjected();
+}
+
+async function showProjected() {
+  const body = await api("/api/latents", { run: state.run });
+  $("projected-section").hidden = body.images.length === 0;
+  const strip = $("projected");
+  strip.innerHTML = "";
+  for (const picture of body.images) {
+    const img = new Image();
+    img.src = picture.src;
+    img.title = `${picture.command}  # writes explore/${picture.filename}: ${picture.note}`;
+    img.addEventListener("click", () => {
+      $("detail").hidden = false;
+      $("detail-title").textContent = picture.filename.replace(".png", "") + " (projected)";
+      show("detail", picture);
+    });
+    strip.append(img);
+  }
 }
 
 async function showPage() {
