@@ -132,6 +132,11 @@ def test_crafted_latent_files_are_one_line_errors(cli, isolated):
             load_latent(bad)
         result = cli("sample", "-c", FIXTURES / "dcgan-ema.safetensors", "--latent", bad, "--out", "o.png")
         assert result.code in (1, 2) and len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err, (name, result.err)
+    import os
+
+    os.mkfifo("pipe.latent.safetensors")  # never opened: a pipe would block a reader
+    result = cli("sample", "-c", FIXTURES / "dcgan-ema.safetensors", "--latent", "pipe.latent.safetensors", "--out", "o.png")
+    assert result.code == 2 and "not a regular file" in result.err
     Path("junk.latent.safetensors").write_bytes(b"\x00" * 64)
     result = cli("interpolate", "junk.latent.safetensors", "3", "-c", FIXTURES / "dcgan-ema.safetensors")
     assert result.code == 1 and "not a readable safetensors file" in result.err

@@ -84,6 +84,8 @@ def load_latent(path: Path) -> Latent:
     from gancli.store.checkpoints import _digest, _metadata_digest
 
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UsageError(f"'{path}' is not a regular file (a folder, device or pipe); give a .latent.safetensors file that gancli project wrote.")
     if not path.is_file():
         raise UsageError(f"Latent file '{path}' does not exist; give a .latent.safetensors file that gancli project wrote.")
     try:

@@ -93,17 +93,20 @@ async function chooseRun(id) {
 async function showProjected() {
   const body = await api("/api/latents", { run: state.run });
   $("projected-section").hidden = body.images.length === 0;
-  const strip = $("projected");
+  fillStrip($("projected"), body.images, (picture) => {
+    $("detail").hidden = false;
+    $("detail-title").textContent = picture.filename.replace(".png", "") + " (projected)";
+    show("detail", picture);
+  });
+}
+
+function fillStrip(strip, pictures, onClick) {
   strip.innerHTML = "";
-  for (const picture of body.images) {
+  for (const picture of pictures) {
     const img = new Image();
     img.src = picture.src;
-    img.title = `${picture.command}  # writes explore/${picture.filename}: ${picture.note}`;
-    img.addEventListener("click", () => {
-      $("detail").hidden = false;
-      $("detail-title").textContent = picture.filename.replace(".png", "") + " (projected)";
-      show("detail", picture);
-    });
+    img.title = `${picture.command}  # writes ${outdirOf(picture.command)}${picture.filename}: ${picture.note}`;
+    img.addEventListener("click", () => onClick(picture));
     strip.append(img);
   }
 }
@@ -265,15 +268,7 @@ async function loadMix() {
 async function loadVariations() {
   if (state.detail === null) return;
   const body = await api("/api/variations", { ...common(), seed: state.detail, count: 8, distance: $("distance").value });
-  const strip = $("variations");
-  strip.innerHTML = "";
-  for (const picture of body.images) {
-    const img = new Image();
-    img.src = picture.src;
-    img.title = `${picture.command}  # writes variations/${picture.filename}: ${picture.note}`;
-    img.addEventListener("click", () => show("detail", picture));
-    strip.append(img);
-  }
+  fillStrip($("variations"), body.images, (picture) => show("detail", picture));
 }
 
 function copy(button) {
