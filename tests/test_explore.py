@@ -214,7 +214,10 @@ def test_the_command_prints_its_url_warns_off_loopback_and_stops_on_ctrl_c(isola
     import subprocess
     import sys
 
-    for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
+    from gancli.explore.server import is_loopback
+
+    assert all(map(is_loopback, ("127.0.0.1", "::1", "localhost", "127.8.9.10"))) and not any(map(is_loopback, ("0.0.0.0", "::", "10.0.0.2", "example.org")))
+    for host, warned in (("0.0.0.0", True),):  # one process: the loopback default is what every other test serves on
         server = subprocess.Popen([sys.executable, "-m", "gancli", "explore", str(FIXTURES / "dcgan-ema.safetensors"), "--host", host,
                                    "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         line = server.stdout.readline()
