@@ -36,6 +36,51 @@ def nearest_of_random(g, targets: torch.Tensor, samples: int) -> torch.Tensor:
     return drawn[best].view_as(targets).round().to(torch.uint8)
 
 
+def loss_terms(args, g, targets, projected) -> list[tuple]:
+    """PSNR and SSIM on the first args.terms images with each loss term and setting changed, one at a time."""
+    subset = targets[: args.terms]
+    terms = []
+    for name, kw in () if not len(subset) else (("pixel L2 (the default)", {}), ("+ discriminator features x1", {"feature_weight": 1.0}),
+                     ("+ discriminator features x10", {"feature_weight": 10.0}),
+                     *((("+ classifier features x1", {"feature_weight": 1.0, "classifier": args.classifier}),
+                        ("+ classifier features x10", {"feature_weight": 10.0, "classifier": args.classifier})) if args.classifier else ())):  # fmt: skip
+        if args.terms_only and "discriminator" in name:
+            continue  # --terms-only: the default and the classifier's rows
+        out, _ = projected(subset, **kw)
+        terms.append((name, *scores(out, subset)))
+    if args.terms_only:
+        return terms
+    from gancli.use import projection
+
+    if subset.numel() and hasattr(g.net, "forward_w"):
+        projection.STYLES_SHARED = True
+        terms.append(("one w shared by every layer instead of w+", *scores(projected(subset)[0], subset)))
+        projection.STYLES_SHARED = False
+    elif subset.numel():
+        prior, starts = projection.PRIOR, projection.STARTS
+        projection.PRIOR = 0.0
+        terms.append(("no Gaussian-shell prior", *scores(projected(subset)[0], subset)))
+        projection.PRIOR, projection.STARTS = prior, 1
+        terms.append(("one random start instead of the nearest of 256", *scores(projected(subset)[0], subset)))
+        projection.STARTS = starts
+    for steps in (args.steps // 3, args.steps * 3) if subset.numel() else ():
+        terms.append((f"{steps} steps", *scores(projected(subset, steps=steps)[0], subset)))
+
+    return terms
+
+
+def print_terms(args, g, targets, projected) -> None:
+    print_table(loss_terms(args, g, targets, projected), args.terms)
+
+
+def print_table(terms: list[tuple], count: int) -> None:
+    print(f"\nLoss terms and settings, on the first {count} held-out images:")
+    print("| projection | PSNR dB | SSIM |")
+    print("| --- | ---: | ---: |")
+    for name, p, s in terms:
+        print(f"| {name} | {p:.2f} | {s:.3f} |")
+
+
 def main() -> None:
     import gancli
     from gancli.data.datasets import load_test_images
@@ -46,10 +91,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--terms", type=int, default=128, help="images for the loss-term comparison")
     parser.add_argument("--label", action="store_true", help="conditional runs: project with each image's true class")
+    parser.add_argument("--classifier", type=Path, help="a dataset classifier run: adds its features as a loss term to the comparison")
+    parser.add_argument("--terms-only", action="store_true", help="only the default and the classifier's rows of the loss-term comparison")
     args = parser.parse_args()
     g = gancli.load(args.run, device="cpu")
     images, labels, source = load_test_images(g.config.dataset)
-    targets = images[: args.images]
+    from gancli.use.projection import fit_images
+
+    targets = fit_images(list(images[: args.images]), g.config.image_size, g.config.channels)[0]  # 28 px test images for a 32 px run
     truth = labels[: args.images].tolist()
     print(f"{g!r}; {len(targets)} held-out images: {source}; {torch.get_num_threads()} threads")
     rows = []
@@ -65,6 +114,8 @@ def main() -> None:
             out[idx] = g.project(x[idx], steps=steps, label=c, **kw).images
         return out, time.perf_counter() - started
 
+    if args.terms_only:
+        return print_terms(args, g, targets, projected)
     baseline = nearest_of_random(g, targets, 10_000)
     rows.append(("best of 10,000 random samples (baseline)", *scores(baseline, targets), None))
     drawn, seconds = projected(targets)
@@ -75,22 +126,7 @@ def main() -> None:
     own_psnr, own_ssim = scores(own_drawn, own)
     rows.append(("the generator's own images (seeds 5000-...)", own_psnr, own_ssim, None))
 
-    subset = targets[: args.terms]
-    terms = []
-    for name, kw in (("pixel L2 (the default)", {}), ("+ discriminator features x1", {"feature_weight": 1.0}),
-                     ("+ discriminator features x10", {"feature_weight": 10.0})):  # fmt: skip
-        out, _ = projected(subset, **kw)
-        terms.append((name, *scores(out, subset)))
-    from gancli.use import projection
-
-    prior, starts = projection.PRIOR, projection.STARTS
-    projection.PRIOR = 0.0
-    terms.append(("no Gaussian-shell prior", *scores(projected(subset)[0], subset)))
-    projection.PRIOR, projection.STARTS = prior, 1
-    terms.append(("one random start instead of the nearest of 256", *scores(projected(subset)[0], subset)))
-    projection.STARTS = starts
-    for steps in (args.steps // 3, args.steps * 3):
-        terms.append((f"{steps} steps", *scores(projected(subset, steps=steps)[0], subset)))
+    terms = loss_terms(args, g, targets, projected)
 
     work = Path(tempfile.mkdtemp(prefix="gancli-proj-"))
     subprocess.run([sys.executable, "-m", "gancli", "train", "mnist", "--image-size", "64", "--steps", "2", "--outdir", str(work / "d64"),
@@ -114,11 +150,7 @@ def main() -> None:
     print(f"held-out: projection - baseline = {proj_psnr - base_psnr:+.2f} dB (target +3: {'met' if proj_psnr - base_psnr >= 3 else 'MISSED'}); "
           f"own images {own_psnr:.2f} dB (target 30: {'met' if own_psnr >= 30 else 'MISSED'}); "
           f"{rows[1][3]:.2f} s per image at 28 px (target 2: {'met' if rows[1][3] <= 2 else 'MISSED'})")  # fmt: skip
-    print(f"\nLoss terms and settings, on the first {len(subset)} held-out images:")
-    print("| projection | PSNR dB | SSIM |")
-    print("| --- | ---: | ---: |")
-    for name, p, s in terms:
-        print(f"| {name} | {p:.2f} | {s:.3f} |")
+    print_table(terms, args.terms)
 
 
 if __name__ == "__main__":

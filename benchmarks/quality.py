@@ -40,7 +40,7 @@ RECIPES: dict[str, dict] = {
     # SN-GAN's (Miyato et al.) and SAGAN's Adam betas 0 / 0.9; with TTUR's 1e-4 / 4e-4 the bundled digits kept fewer classes
     "hinge-sn": {"loss": "hinge", "spectral_norm": True, "beta1": 0.0, "beta2": 0.9},
     "wgan-gp": {"loss": "wgan-gp", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
-    "augment": {"augment": "color,translation,cutout"},
+    "augment": {"augment": "diff"},
     "bf16": {"precision": "bf16"},  # the default recipe in bfloat16: does the speed cost quality?
     # the later generations, with their own defaults (gancli train applies them; TrainConfig needs them spelled out)
     "sagan": {"arch": "sagan", "loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},

@@ -9,7 +9,7 @@ The names below are imported on first use, so `gancli --help` does not wait for 
 """
 
 __version__ = "0.1.0"
-__all__ = ["train", "load", "evaluate", "save_grid", "to_pil", "png_bytes", "explorer", "upscale_files", "benchmark_upscaler", "decode_folder", "grid", "Model"]
+__all__ = ["train", "load", "evaluate", "usefulness", "save_grid", "to_pil", "png_bytes", "explorer", "upscale_files", "benchmark_upscaler", "decode_folder", "grid", "Model"]
 
 
 def __getattr__(name: str):

@@ -106,11 +106,12 @@ class Model:
             return sampling.walk(self.net, self.config, keyframes, frames, method, self.device, classes, pick=pick)
 
     def project(self, images, steps: int = 1000, seed: int = 0, label: int | str | None = None, feature_weight: float = 0.0,
-                batch: int = 64, progress=None):  # fmt: skip
+                batch: int = 64, progress=None, classifier: str | Path | None = None):  # fmt: skip
         """The latents that make this generator draw `images` (uint8 (N, C, H, W), or a list of (C, H, W) of any size:
         resized, centre-cropped and converted to the run's channels, `converted` says which), found by `steps` steps of
         gradient descent in batches of `batch`. Conditional runs hold `label`, or try every class and keep the best.
-        `feature_weight` adds the run's discriminator features to the pixel loss. Returns a Projected: `latents`
+        `feature_weight` adds the run's discriminator features to the pixel loss, or those of `classifier` (a dataset
+        classifier run of the same image size) when given. Returns a Projected: `latents`
         (Latent each, with its losses), `targets`, `images` (the reconstructions, as `sample --latent` draws them),
         `psnr` per image, `converted`.
         """
@@ -129,7 +130,9 @@ class Model:
         if class_index == "all":
             raise UsageError('label="all" is for sample(); give one class to project with, or None to try each.')
         labels = None if class_index is None else [int(class_index)] * len(targets)
-        discriminator = self._discriminator() if feature_weight > 0 else None
+        if classifier is not None and feature_weight <= 0:
+            raise UsageError("A classifier's features enter the loss with a weight: give feature_weight (--feature-weight) above 0 too.")
+        discriminator = (self._classifier(Path(classifier)) if classifier is not None else self._discriminator()) if feature_weight > 0 else None
         tries = 1 + (self.config.num_classes / 4 if self.arch.conditional and labels is None else 0)
         with self._truncated(1.0 if self.arch.truncation else None), (progress or silent_work)(len(targets) * tries, "Projecting") as advance:
             found = projection.project(self.net, self.config, targets, self.device, steps, seed, labels, discriminator, feature_weight, batch, advance)
@@ -188,6 +191,19 @@ class Model:
         for p in net.parameters():
             p.requires_grad_(False)
         return net.to(self.device).eval()
+
+    def _classifier(self, path: Path):
+        """A dataset classifier's network, called as projection calls a discriminator (the label is not its input)."""
+        from gancli.evaluation.classify import load_classifier
+        from gancli.store.runs import resolve_checkpoint
+
+        net, config, _ = load_classifier(resolve_checkpoint(path, "classifier"), self.device)
+        if (config.image_size, config.channels) != (self.config.image_size, self.config.channels):
+            raise UsageError(f"The classifier sees {config.channels}x{config.image_size}x{config.image_size} images, the run draws "
+                             f"{self.config.channels}x{self.config.image_size}x{self.config.image_size}; give one trained on images like the run's.")  # fmt: skip
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return _ImageOnly(net)
 
     def mix(self, seeds: list[int], mix: int, mix_layer: int | None = None, truncation: float | None = None) -> torch.Tensor:
         """Style-based generators: per seed, its image, its coarse styles with `mix`'s fine ones, and mix's image, as
@@ -278,14 +294,14 @@ class Model:
                               labels=labels, existing=existing, own=own, shown_as=names)  # fmt: skip
 
     def write_projections(self, inputs: list, outdir: str | Path = "projected", *, steps: int = 1000, seed: int = 0, label=None,
-                          feature_weight: float = 0.0, batch: int = 64, existing: str = "refuse", progress=None):  # fmt: skip
+                          feature_weight: float = 0.0, batch: int = 64, existing: str = "refuse", progress=None, classifier=None):  # fmt: skip
         """`gancli project`: for each image file (files, folders, globs), NAME.latent.safetensors and NAME.png (target and
         reconstruction side by side) in `outdir`. Returns (the Projected, notes on converted images)."""
         from gancli.use.export import write_projections
 
         self._need("generator", "write_projections")
         return write_projections(self, list(inputs), Path(outdir), steps=steps, seed=seed, label=label, feature_weight=feature_weight,
-                                 batch=batch, existing=existing, progress=progress)  # fmt: skip
+                                 batch=batch, existing=existing, progress=progress, classifier=classifier)  # fmt: skip
 
     def write_mixing(self, seeds: list[int], mix: int, out: str | Path = "mixing.png", mix_layer: int | None = None,
                      truncation: float | None = None) -> str:  # fmt: skip
@@ -331,6 +347,15 @@ class Model:
             yield
         finally:
             self.net.truncation = before
+
+
+class _ImageOnly(torch.nn.Module):
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, *_condition) -> torch.Tensor:
+        return self.net(x)
 
 
 def load(path: str | Path | None = None, ema: bool = True, device: str = "auto", kind: str | None = None) -> Model:
@@ -398,6 +423,38 @@ def evaluate(run: str | Path | None = None, *, n: int = 10_000, classifier: str 
         result = scored(model.net, config, features, n, seed, model.device, config.data_dir or None, advance)
     result.model = model
     return save_record(model, result, n, seed) if save else result
+
+
+def usefulness(run: str | Path | None = None, *, real: str | Path | None = None, test: str | Path | None = None, per_class: int | None = None,
+               steps: int | None = None, seeds: int = 1, ema: bool = True, data_dir: str | Path | None = None, device: str = "auto",
+               threads: int | None = None, save: bool = True, progress=None):  # fmt: skip
+    """Whether a conditional run's images help a classifier, as `gancli eval --usefulness` measures it: gancli's classifier
+    trained on (a) the real labelled images (`real`, default the run's data), (b) `per_class` synthetic images per class
+    (default: as many as the real data has), (c) both; each tested on held-out real images (`test`, default the named
+    dataset's test split), with the same `steps` and seed, for `seeds` seeds. Appended to the run's eval.json unless
+    save=False. Returns a Usefulness (.accuracy per case and seed, .class_accuracy, .change)."""
+    from gancli.data.datasets import trust_data_dir
+    from gancli.data.folder_cache import silent_work
+    from gancli.evaluation import usefulness as useful
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    trust_data_dir(Path(data_dir) if data_dir is not None else None)
+    model = load(run, ema=ema, device=device, kind="generator")
+    if not model.arch.conditional:
+        raise UsageError(f"--usefulness needs a conditional run (cgan, cdcgan): {model.config.arch} draws images without labels, "
+                         "so there is nothing to train a classifier on.")  # fmt: skip
+    train_set, test_set, real_from, test_from = useful.labelled_sets(model.config, None if real is None else str(real),
+                                                                     None if test is None else str(test), data_dir)  # fmt: skip
+    per_class = per_class or max(1, round(len(train_set[0]) / model.config.num_classes))
+    steps = steps or useful.DEFAULT_STEPS
+    with (progress or silent_work)(3 * steps * seeds, f"Training the classifier 3 x {seeds} times") as advance:
+        result = useful.measure(lambda k, n, seed: model.sample(n=n, seed=seed, label=k), model.config, train_set, test_set, per_class,
+                                steps, seeds, model.device, advance)  # fmt: skip
+    result.real_from, result.test_from, result.model = real_from, test_from, model
+    if save:
+        useful.save(model, result)
+    return result
 
 
 # --- files of images -------------------------------------------------------------------------------

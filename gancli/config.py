@@ -17,7 +17,7 @@ MIN_DEFAULT_STEPS = 1000  # the default length's floor: small folders still trai
 SHORT_RUN_STEPS = 200  # runs shorter than this are told they will show little
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 EMA_DECAY = 0.999  # --ema
-AUGMENT_POLICY = "color,translation,cutout"  # --augment: DiffAugment's three policies (gancli.training.augment)
+AUGMENT_POLICY = "color,translation,cutout"  # --augment diff and ada: DiffAugment's three policies (gancli.training.augment)
 
 MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"  # help panels
 
@@ -42,6 +42,8 @@ class Option:
     path: bool = False  # the flag takes a path, stored as text
     argument: bool = False  # a positional argument, not an option
     metavar: str | None = None  # the help's word for the value (default: by type: N, X, TEXT, PATH)
+    flag_value: str | None = None  # choices: the value of the flag typed alone (--augment means --augment diff)
+    older: tuple[tuple[object, object], ...] = ()  # (stored value, what it means now) for configs written before a change
 
 
 def option(default, **spec):
@@ -98,8 +100,14 @@ class TrainConfig:
     # the decay of the generator's exponential moving average; 0 trains without one
     ema: float = option(0.0, help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.",
                         panel=RECIPE, low=0.0, high=1.0, switch=True)
-    # DiffAugment policies for D's inputs, e.g. "color,translation,cutout"; "" for none
-    augment: str = option("", help=f"DiffAugment ({AUGMENT_POLICY}) on everything D sees: for small datasets.", panel=RECIPE, switch=True)
+    # on everything D sees, real and fake: none; DiffAugment at full strength; or ADA's adaptive probability p
+    augment: str = option("none", help="Augment what D sees: diff (DiffAugment, what --augment alone means) or ada (its strength adapts to "
+                          "D's overfitting): for small datasets.", panel=RECIPE, choices=("none", "diff", "ada"), flag_value="diff",
+                          older=(("", "none"), (AUGMENT_POLICY, "diff")))  # stored as DiffAugment's policy before ada existed
+    init: str = option("", help="Start G and D from this GAN run's weights: same architecture and image size; other data allowed.",
+                       panel=RECIPE, path=True, metavar="RUN", unset=True, why="it is where the weights started")
+    freeze_d: int = option(0, help="With --init: keep the first N blocks of D as they were (FreezeD).", panel=RECIPE, low=0, high=1000,
+                           metavar="N")
     eval_every: int | None = option(None, help="Steps between FID/KID/precision/recall measurements (needs --eval-classifier); keeps "
                                     "best.safetensors by FID.", panel=EVALUATION, low=1, high=10**12, resume="taken", unset=True)
     eval_n: int = option(2000, help="Images generated per --eval-every measurement.", panel=EVALUATION, low=10, high=10**6, resume="taken")
@@ -128,7 +136,7 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise ValueError(f"the config is a JSON {type(values).__name__}, not an object")
         known = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in values.items() if k in known}
+        kept = {k: dict(OPTIONS[k].older).get(v, v) if OPTIONS[k].older and isinstance(v, str) else v for k, v in values.items() if k in known}
         for name, value in kept.items():
             check_field(name, value)
         kept = BEFORE_FIELD | kept

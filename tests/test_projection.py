@@ -156,6 +156,21 @@ def test_conditional_runs_take_a_class_or_find_one(isolated):
         gancli.load(FIXTURES / "dcgan-ema.safetensors", device="cpu").project(drawn, label=3)
 
 
+def test_a_classifiers_features_can_join_the_loss(cli, isolated):
+    """--classifier RUN --feature-weight X: the classifier's convolutions instead of D's; a mismatched one is refused."""
+    g = gancli.load(FIXTURES / "dcgan-ema.safetensors", device="cpu")
+    drawn = g.sample(seeds=[1, 2])
+    plain = g.project(drawn, steps=4)
+    felt = g.project(drawn, steps=4, feature_weight=5.0, classifier=FIXTURES / "classifier.safetensors")
+    assert not torch.equal(plain.latents[0].value, felt.latents[0].value)  # the term moved the optimisation
+    with pytest.raises(UsageError, match="give feature_weight"):
+        g.project(drawn, steps=2, classifier=FIXTURES / "classifier.safetensors")
+    big = FIXTURES / "stylegan.safetensors"  # a 32-px run: the 28-px classifier does not fit
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save("x.png")
+    result = cli("project", "x.png", "-c", big, "--feature-weight", "1", "--classifier", FIXTURES / "classifier.safetensors")
+    assert result.code == 2 and "The classifier sees 1x28x28 images" in result.err, result.err
+
+
 @pytest.mark.slow  # trains or projects for seconds
 def test_the_explorer_lists_a_runs_projected_latents_as_sample_draws_them(cli, isolated):
     import shlex

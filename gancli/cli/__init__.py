@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from gancli import __version__
-from gancli.cli.options import choices, option, switch, table_options
+from gancli.cli.options import FlagValues, choices, option, switch, table_options
 from gancli.config import MAX_SEED, TRAINING
 from gancli.errors import GancliError, Interrupted, UsageError
 from gancli.models import ARCHITECTURES
@@ -83,7 +83,7 @@ def main_options(
         os.environ["GANCLI_DEBUG"] = "1"
 
 
-@app.command(epilog=ARCH_LIST)
+@app.command(epilog=ARCH_LIST, cls=FlagValues)  # --augment alone means --augment diff
 @table_options  # DATASET, --arch and every other setting of the run: one option per TrainConfig field (gancli.config)
 def train(
     ctx: typer.Context,
@@ -278,8 +278,12 @@ def _keyframe(text: str, seeds_only: bool) -> int | Path:
     return Path(text)
 
 
+USEFUL = "Usefulness (--usefulness)"
+
+
 @app.command("eval")
 def evaluate(
+    ctx: typer.Context,
     run: Annotated[Optional[Path], typer.Argument(help="Generator checkpoint or run directory (default: the newest run under runs/); or give it as --checkpoint.", show_default=False)] = None,
     checkpoint: CheckpointOption = None,
     n: Annotated[int, option("--n", "-n", low=10, high=1_000_000, metavar="N", help="Images to generate and compare with as many real ones.")] = 10_000,
@@ -292,9 +296,16 @@ def evaluate(
     ema: EmaOption = True,
     data_dir: Annotated[Optional[Path], option(metavar="DIR", help="Where the dataset is found (default: the run's).", show_default=False)] = None,
     device: DeviceOption = Device.auto,
+    usefulness: Annotated[bool, switch("--usefulness", help="Instead: do the run's images help a classifier? Trains gancli's classifier on real, synthetic, and real + synthetic images; tests each on held-out real ones (conditional runs).", rich_help_panel=USEFUL)] = False,
+    real: Annotated[Optional[str], option(metavar="DATA", help="The real labelled training images (default: the run's data).", show_default=False, rich_help_panel=USEFUL)] = None,
+    test: Annotated[Optional[str], option(metavar="DATA", help="Held-out labelled images to test on (default: the named dataset's test split).", show_default=False, rich_help_panel=USEFUL)] = None,
+    per_class: Annotated[Optional[int], option(low=1, high=1_000_000, metavar="N", help="Synthetic images per class (default: as many as the real data has).", show_default=False, rich_help_panel=USEFUL)] = None,
+    steps: Annotated[Optional[int], option(low=1, high=10**7, metavar="N", help="Classifier training steps of 64 images, the same for each case (default: 1,000).", show_default=False, rich_help_panel=USEFUL)] = None,
+    seeds: Annotated[int, option(low=1, high=100, metavar="N", help="Repeat with N seeds (synthetic images, classifier start and batch order) for a spread.", rich_help_panel=USEFUL)] = 1,
     help: HelpOption = False,
 ) -> None:
-    """Score a generator: FID, KID, precision/recall and class coverage against the real data.
+    """Score a generator: FID, KID, precision/recall and class coverage against the real data; or, with --usefulness,
+    whether its images help a classifier.
 
     Example: gancli train mnist --arch classifier; gancli eval runs/mnist-dcgan-... --n 10000
     """
@@ -303,9 +314,46 @@ def evaluate(
 
     if run is not None and checkpoint is not None:
         raise UsageError("Give the checkpoint once: as RUN or as --checkpoint, not both.")
+    _check_eval_mode(ctx, usefulness)
+    if usefulness:
+        result = api.usefulness(run or checkpoint, real=real, test=test, per_class=per_class, steps=steps, seeds=seeds, ema=ema, data_dir=data_dir,
+                                device=device.value, threads=threads, progress=work)  # fmt: skip
+        return _print_usefulness(result)
     result = api.evaluate(run or checkpoint, n=n, classifier=classifier, extractor=extractor.value, inception_weights=inception_weights, seed=seed,
                           ema=ema, data_dir=data_dir, device=device.value, force=force, threads=threads, progress=work)  # fmt: skip
     _print_evaluation(result, n)
+
+
+def _check_eval_mode(ctx: typer.Context, usefulness: bool) -> None:
+    """Options of the other mode are refused, not ignored."""
+    typed = {name for name in ctx.params if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+    scoring, useful = ("n", "extractor", "classifier", "force", "inception_weights", "seed"), ("real", "test", "per_class", "steps", "seeds")
+    wrong = [name for name in (scoring if usefulness else useful) if name in typed]
+    if wrong:
+        flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+        raise UsageError(f"{flags} {'do not apply to --usefulness' if usefulness else 'are for --usefulness'}; "
+                         f"{'drop them' if usefulness else 'add --usefulness or drop them'}.")  # fmt: skip
+
+
+def _print_usefulness(result) -> None:
+    """(a), (b), (c) with their spread over seeds, the change from (a) to (c), and CAS per class."""
+    model, config = result.model, result.model.config
+    seeds = "seed 0" if len(result.seeds) == 1 else f"seeds 0-{len(result.seeds) - 1}, mean ± half the range"
+    typer.echo(f"Usefulness of {model.path} (step {model.step}, {config.arch}, {model.weights} weights): gancli's classifier, "
+               f"{result.steps:,} steps per case, {seeds}, in {result.seconds:.0f} s")  # fmt: skip
+    typer.echo(f"Real:       {result.real_from}")
+    typer.echo(f"Synthetic:  {result.per_class:,} per class ({result.per_class * config.num_classes:,} images)")
+    typer.echo(f"Test:       {result.test_from} ({result.test_count:,} images)")
+    names = {"real": "(a) real", "synthetic": "(b) synthetic only (CAS)", "real+synthetic": "(c) real + synthetic"}
+    for case, name in names.items():
+        spread = f" ± {100 * result.spread(case):.1f}" if len(result.seeds) > 1 else ""
+        typer.echo(f"{name:<27}{100 * result.mean(case):6.1f}%{spread}")
+    typer.echo(f"(c) - (a):  {100 * result.change:+.1f} points ({'the synthetic images helped' if result.change > 0 else 'no help'})")
+    per_class = [sum(seed[k] for seed in result.class_accuracy) / len(result.class_accuracy) for k in range(config.num_classes)]
+    typer.echo("CAS per class: " + ", ".join(f"{name} {100 * a:.0f}%" for name, a in zip(config.class_names, per_class)))
+    if result.unsaved:
+        return typer.echo(result.unsaved, err=True)
+    typer.echo(f"Appended to {result.saved}")
 
 
 def _print_evaluation(result, n: int) -> None:
@@ -386,6 +434,7 @@ def project(
     seed: Annotated[int, option(low=0, high=MAX_SEED, metavar="SEED", help="Seed of the random starting points.")] = 0,
     label: Annotated[Optional[str], option(metavar="CLASS", help="Conditional models: the class to project with (default: try each, keep the best).", show_default=False)] = None,
     feature_weight: Annotated[float, option(low=0.0, high=1e6, metavar="X", help="Weight of the run's discriminator features next to the pixel loss.")] = 0.0,
+    classifier: Annotated[Optional[Path], option(metavar="RUN", help="With --feature-weight: a dataset classifier's features instead of the discriminator's.", show_default=False)] = None,
     batch_size: Annotated[int, option(low=1, high=4096, metavar="N", help="Images optimised at once.")] = 64,
     overwrite: OverwriteOption = False,
     skip_existing: SkipExistingOption = False,
@@ -404,7 +453,8 @@ def project(
 
     model = api.load(checkpoint, ema, device.value, kind="generator")
     projected, notes = model.write_projections(images, out_dir, steps=steps, seed=seed, label=label, feature_weight=feature_weight,
-                                               batch=batch_size, existing=_existing_policy(overwrite, skip_existing), progress=work)  # fmt: skip
+                                               batch=batch_size, existing=_existing_policy(overwrite, skip_existing), progress=work,
+                                               classifier=classifier)  # fmt: skip
     for note in notes:
         typer.echo(f"Note: {note}")
     scores = projected.psnr

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from gancli.config import FLAGS, OPTIONS, TrainConfig, field_type, flag
 from gancli.models import ARCHITECTURES
@@ -86,3 +87,29 @@ def _parameter(name: str) -> inspect.Parameter:
         if spec.unset:
             kind, default = Optional[kind], None
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)
+
+
+class FlagValues(TyperCommand):
+    """A command whose choice options with a flag_value (gancli.config) may be typed alone: `--augment` is
+    `--augment diff`, as the switch was before it had choices. Typer has no options with an optional value, so a bare
+    one gets its value before parsing: when it is last, or the next word is not one of its choices."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        alone = {flag(name): spec for name, spec in OPTIONS.items() if spec.flag_value}
+        filled: list[str] = []
+        for i, word in enumerate(args):
+            filled.append(word)
+            if word == "--":
+                filled += args[i + 1 :]
+                break
+            spec = alone.get(word)
+            if spec is not None and (i + 1 == len(args) or args[i + 1].startswith("-") or _is_data(args[i + 1])):
+                filled.append(spec.flag_value)
+        return super().parse_args(ctx, filled)
+
+
+def _is_data(word: str) -> bool:
+    """A DATASET argument: a named dataset or a folder (not a misspelt value, which is refused with the choices)."""
+    from gancli.data.datasets import NAMED_DATASETS, dataset_name
+
+    return dataset_name(word) in NAMED_DATASETS or Path(word).exists()

@@ -52,7 +52,7 @@ KINDS: dict[str, Kind] = {
 
 
 # Options of the adversarial recipe: every GAN takes them, upscalers and the classifier do not.
-RECIPE_OPTIONS = ("loss", "spectral_norm", "ema", "augment", "eval_every")
+RECIPE_OPTIONS = ("loss", "spectral_norm", "ema", "augment", "init", "freeze_d", "eval_every")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class CGANGenerator(nn.Module):
     """[z, label embedding] -> the `gan` generator's 256-512-1024 MLP -> images."""
 
     conditional = True
+    label_layers = ("embedding",)  # what class k means: started afresh when --init comes from other classes
 
     def __init__(self, config):
         super().__init__()
@@ -45,6 +46,8 @@ class CGANGenerator(nn.Module):
 class CGANDiscriminator(nn.Module):
     """[flattened image, label embedding] -> 512 -> 256 -> one logit (B,)."""
 
+    label_layers = ("embedding",)
+
     def __init__(self, config):
         super().__init__()
         self.embedding = nn.Embedding(config.num_classes, config.num_classes)
@@ -61,6 +64,7 @@ class CDCGANGenerator(nn.Module):
     """z and the label each projected to half of DCGAN's first feature map, then DCGAN's upsampling stages."""
 
     conditional = True
+    label_layers = ("embedding",)
 
     def __init__(self, config):
         super().__init__()
@@ -93,6 +97,8 @@ def _halve(config, template):
 
 class CDCGANDiscriminator(nn.Module):
     """The image and one-hot label maps each through half of DCGAN's first convolution, then the rest of DCGAN's D."""
+
+    label_layers = ("y_stem", "projection")  # they read one-hot labels: one filter and one embedding row per class
 
     def __init__(self, config):
         super().__init__()

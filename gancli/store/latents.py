@@ -51,7 +51,8 @@ def fingerprint(config: TrainConfig) -> str:
     widths, classes, data, seed), hashed. Two runs with the same fingerprint draw from the same space."""
     from dataclasses import fields
 
-    fixed = {f.name: getattr(config, f.name) for f in fields(config) if f.metadata["option"].resume == "fixed"}
+    # fields at their default are left out, so that a field added later (at its default) keeps every fingerprint
+    fixed = {f.name: getattr(config, f.name) for f in fields(config) if f.metadata["option"].resume == "fixed" and getattr(config, f.name) != f.default}
     return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

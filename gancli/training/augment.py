@@ -1,14 +1,23 @@
-"""Differentiable augmentation for small datasets (DiffAugment, Zhao et al., 2020).
+"""Differentiable augmentation for small datasets: DiffAugment (Zhao et al., 2020) and ADA's adaptive strength
+(Karras et al., 2020).
 
 The same random colour, translation and cutout are applied to every image D sees, real or
 fake, in D's step and in G's; being differentiable, they let G's gradients pass. D then cannot
 memorise a few hundred images, and G is not pushed to reproduce the augmentations.
+`--augment diff` applies all three to every image; `--augment ada` applies each with a probability p
+that follows D's overfitting (AdaptiveAugment).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+ADA_TARGET = 0.6  # the r_t = E[sign(D(real))] that p steers towards (StyleGAN2-ADA's value)
+ADA_INTERVAL = 4  # steps between adjustments of p
+# images over which p can move from 0 to 1: StyleGAN2-ADA's 500k suits its runs of millions of images; a CPU run
+# of gancli sees a few hundred thousand in 10 minutes (measured: benchmarks/small_data.py)
+ADA_SPEED_IMAGES = 100_000
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
     for name in policy:
@@ -55,3 +64,50 @@ def _cutout(x, generator, ratio: float = 0.5):
 
 
 _AUGMENTS = {"color": _color, "translation": _translation, "cutout": _cutout}
+
+
+class AdaptiveAugment(torch.nn.Module):
+    """ADA: each transform of `policy` applied to each image with probability p, p moved every ADA_INTERVAL steps
+    by sign(r_t - ADA_TARGET) x images seen / ADA_SPEED_IMAGES, where r_t is the mean sign of D's logits on the
+    (augmented) real images since the last move. p, r_t and the running sums are buffers: checkpoints keep them,
+    and a resumed run goes on with the same p. Under torchrun the sums are added over ranks, so p is the same everywhere.
+    """
+
+    def __init__(self, policy: tuple[str, ...]):
+        super().__init__()
+        self.policy = policy
+        self.register_buffer("p", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("r_t", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("sums", torch.zeros(2, dtype=torch.float64))  # sign(D(real)) summed, and how many, since the last move
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        self._calls: int | None = None  # a Python copy of `calls` (read once, after a resume has loaded it): no device sync per step
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        p = self.p.to(x.dtype)
+        for name in self.policy:
+            chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device, generator=generator, dtype=x.dtype) < p
+            x = torch.where(chosen, _AUGMENTS[name](x, generator), x)
+        return x
+
+    @torch.no_grad()
+    def observe(self, real_logits: torch.Tensor) -> None:
+        """Count D's verdicts on this step's real images; every ADA_INTERVAL calls, move p."""
+        import torch.distributed as dist
+
+        if self._calls is None:
+            self._calls = int(self.calls)
+        logits = real_logits.detach().double()
+        self.sums += torch.stack([logits.sign().sum(), logits.new_tensor(logits.numel())])
+        self._calls += 1
+        self.calls.fill_(self._calls)
+        if self._calls % ADA_INTERVAL:
+            return
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(self.sums)
+        self.r_t.copy_(self.sums[0] / self.sums[1])
+        self.p.add_(torch.sign(self.r_t - ADA_TARGET) * self.sums[1] / ADA_SPEED_IMAGES).clamp_(0.0, 1.0)
+        self.sums.zero_()
+
+    def values(self) -> torch.Tensor:
+        """(p, r_t) as float32, for the step's stats."""
+        return torch.stack([self.p, self.r_t]).float()

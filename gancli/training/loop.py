@@ -96,6 +96,8 @@ def train(
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
         torch.manual_seed(config.seed)  # model initialisation, the same on every rank
         task = make_task(config, dataset, dev)
+        if resume is None and config.init:  # --init: another run's weights, before the first step
+            notices = [*notices, *task.start_from(checkpoints.load_checkpoint(Path(config.init), ("generator", "discriminator")))]
         loop = Loop(config, Run(Path(run_dir)), task, dev, cluster, notices + task.notices, dataset.description, dataset.fingerprint)
         loop.thread_text = thread_text
         result = loop.run(reporter, resume, compile, time_limit, clock)

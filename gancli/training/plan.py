@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from gancli.config import AUGMENT_POLICY, DEFAULT_EPOCHS, EMA_DECAY, FLAGS, MIN_DEFAULT_STEPS, OPTIONS, SPECTRAL_NORM_BETAS, TrainConfig, flag
+from gancli.config import DEFAULT_EPOCHS, EMA_DECAY, FLAGS, MIN_DEFAULT_STEPS, OPTIONS, SPECTRAL_NORM_BETAS, TrainConfig, flag
 from gancli.errors import GancliError, UsageError
 
 
@@ -45,6 +45,8 @@ def plan_training(options: dict, given: set[str]):
         raise UsageError(f"--eval-every needs --eval-classifier RUN: train one with 'gancli train {o['dataset'] or 'DATA'} --arch classifier'.")
     if o["eval_classifier"] is not None:
         o["eval_classifier"] = runs.resolve_checkpoint(o["eval_classifier"])
+    if o["init"] is not None:
+        o["init"] = runs.resolve_checkpoint(o["init"]).resolve()  # recorded in the run: where its weights came from
     values = _stored_values(o)
     # the quiet changes: the length (one of epochs and steps replaces the other), cadence, evaluation, where the data is now
     changes = {name: values[name] for name in TAKEN if o[name] is not None and (name != "eval_n" or name in given)}
@@ -109,7 +111,9 @@ def _check_ranges(o: dict) -> None:
 def _stored_values(o: dict) -> dict:
     """Every flag's value as TrainConfig stores it (switches become a decay and a policy, paths text); None where unset."""
     values = {name: o[name] for name in FLAGS}
-    values |= dict(ema=EMA_DECAY if o["ema"] else 0.0, augment=AUGMENT_POLICY if o["augment"] else "")
+    values |= dict(ema=EMA_DECAY if o["ema"] else 0.0)
+    if isinstance(o["augment"], bool):  # gancli.train(augment=True), as before ada
+        values["augment"] = "diff" if o["augment"] else "none"
     return values | {name: str(o[name]) for name in FLAGS if OPTIONS[name].path and o[name] is not None}
 
 
@@ -120,6 +124,10 @@ def _new_config(o: dict, given: set[str], values: dict, changes: dict) -> TrainC
     if o["dataset"] is None:
         raise UsageError("Missing DATASET: give mnist, fashion-mnist, cifar10 or a folder of images (or --resume RUN).")
     check_dataset(o["dataset"])
+    if values["init"]:  # the network's shape follows the run it starts from
+        given = given | _from_init(o, values, given)
+    elif o["freeze_d"]:
+        raise UsageError("--freeze-d keeps the first blocks of D from the run given with --init; add --init RUN, or drop --freeze-d.")
     arch = get_architecture(o["arch"])
     size = o["image_size"] or native_image_size(o["dataset"])
     check_image_size(arch.name, size)
@@ -136,6 +144,35 @@ def _new_config(o: dict, given: set[str], values: dict, changes: dict) -> TrainC
     if config.spectral_norm:  # SN-GAN's betas: with Adam's usual 0.5 / 0.999, DCGAN + SN kept fewer classes (docs/recipes.md)
         config = config.with_changes(**{k: v for k, v in SPECTRAL_NORM_BETAS.items() if k not in given and k not in dict(arch.defaults)})
     return config
+
+
+# What a run started with --init takes from that run: its network's shape (a flag may repeat it, not change it).
+INIT_SHAPE = ("arch", "image_size", "latent_dim", "upsample", "generator_width", "discriminator_width", "attention_size", "spectral_norm",
+              "spectral_norm_bias", "label_projection")  # fmt: skip
+
+
+def _from_init(o: dict, values: dict, given: set[str]) -> set[str]:
+    """Set `o` and `values` to the --init run's network shape; the names set. Refuses a run that cannot start this one."""
+    from gancli.store.checkpoints import read_header
+    from gancli.models import get_architecture
+
+    header = read_header(Path(values["init"]))
+    source, path = header.config, header.path
+    if header.kind != "generator":
+        raise UsageError(f"--init '{path}' is a {source.arch} run, not a GAN; give a GAN run to start from.")
+    if get_architecture(source.arch).growth:
+        raise UsageError(f"--init '{path}' is a {source.arch} run: its growth from 4x4 cannot restart from full size; fine-tune another architecture.")
+    for name in INIT_SHAPE:
+        theirs = getattr(source, name)
+        if name in given and values[name] is not None and values[name] != theirs:
+            raise UsageError(f"--init '{path}' was trained with {flag(name)} {theirs}, not {values[name]}: fine-tuning keeps the network's "
+                             f"shape; drop {flag(name)} or start from another run.")  # fmt: skip
+        o[name] = values[name] = theirs
+    if o["freeze_d"]:
+        from gancli.training.finetune import check_freeze
+
+        check_freeze(source, o["freeze_d"])
+    return {name for name in INIT_SHAPE if get_architecture(source.arch).takes(name)}
 
 
 def fit_to_data(config: TrainConfig, dataset, resumed: bool) -> tuple[TrainConfig, list[str]]:

@@ -229,7 +229,7 @@ def write_mixing(model, seeds: list[int], mix: int, mix_layer: int | None, out: 
 
 
 def write_projections(model, inputs: list, outdir: Path, *, steps: int, seed: int = 0, label=None, feature_weight: float = 0.0,
-                      batch: int = 64, existing: str = "refuse", progress=None) -> tuple[object, list[str]]:  # fmt: skip
+                      batch: int = 64, existing: str = "refuse", progress=None, classifier=None) -> tuple[object, list[str]]:  # fmt: skip
     """`gancli project`: for each image file, NAME.latent.safetensors and NAME.png (the target and its reconstruction
     side by side) in `outdir`. Returns (the Projected, lines worth telling: converted images)."""
     from gancli.data.images import check_writable, expand_image_paths, load_image, save_grid
@@ -250,7 +250,8 @@ def write_projections(model, inputs: list, outdir: Path, *, steps: int, seed: in
     found = sorted(existing_names(outdir) & set(outputs))
     refuse_existing(outdir, found, existing)
     images = [load_image(p) for p in paths]
-    projected = model.project(images, steps=steps, seed=seed, label=label, feature_weight=feature_weight, batch=batch, progress=progress)
+    projected = model.project(images, steps=steps, seed=seed, label=label, feature_weight=feature_weight, batch=batch, progress=progress,
+                              classifier=classifier)  # fmt: skip
     keep = set(found) if existing == "skip" else set()
     for i, (name, path, latent) in enumerate(zip(names, paths, projected.latents)):
         latent.source = str(path)

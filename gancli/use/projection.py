@@ -3,7 +3,7 @@
 For the DCGAN family the latent is z, started from the nearest of a few hundred random samples and kept near the
 Gaussian shell |z| = sqrt(d) where the generator was trained; for style-based generators it is w+ (one style per
 layer), started from the average w as in StyleGAN2-ADA's projector. The loss is pixel L2, plus (with a weight) the
-distance of the run's own discriminator features. Conditional runs hold the class given, or try each class for a
+distance of the run's own discriminator features, or of a dataset classifier's. Conditional runs hold the class given, or try each class for a
 quarter of the steps and keep the best. Images are optimised in batches; each image's loss is its own, so its
 latent does not depend on the others (Adam is per element).
 """
@@ -22,6 +22,7 @@ LR = 0.05
 DEFAULT_STEPS = 1000  # measured: docs/projection.md (333: -1.6 dB, 3000: +0.9 dB at 3x the time)
 DEFAULT_FEATURES = 0.0  # weight of the discriminator-feature term (measured: docs/projection.md)
 PRIOR = 0.01  # weight of the Gaussian-shell prior on z
+STYLES_SHARED = False  # style-based runs: one w for every layer (True) or one per layer, w+ (measured: docs/projection.md)
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _optimise(generator, config, part, device, steps, seed, labels, features, fe
     with torch.no_grad():
         start = _start(generator, config, part, device, seed, condition, space)
         target_features = [f.detach() for f in features(part, *condition)] if features else None
-    latent = start.clone().requires_grad_(True)
+    latent = (start[:, :1] if space == "w+" and STYLES_SHARED else start).clone().requires_grad_(True)
     rate = LR if space == "z" else LR * _w_scale(generator, config.latent_dim)
     optimiser = torch.optim.Adam([latent], lr=rate)
     for p in generator.parameters():
@@ -143,7 +144,7 @@ def _optimise(generator, config, part, device, steps, seed, labels, features, fe
     with torch.no_grad():
         image = _draw(generator, latent, condition, space)
         pixel = (image - part).pow(2).flatten(1).mean(1)
-    values = latent.detach().cpu()
+    values = (latent.expand(-1, generator.num_styles, -1) if space == "w+" else latent).detach().cpu().contiguous()
     return [Found(values[i].clone(), space, None if labels is None else int(labels[i]), {"pixel": float(pixel[i]), "steps": steps}) for i in range(n)]
 
 
@@ -169,7 +170,9 @@ def _w_scale(generator, latent_dim: int) -> float:
 
 
 def _draw(generator, latent, condition, space):
-    return generator.forward_w(latent) if space == "w+" else generator(latent, *condition)
+    if space == "z":
+        return generator(latent, *condition)
+    return generator.forward_w(latent.expand(-1, generator.num_styles, -1))  # a shared w is stored as w+
 
 
 @torch.no_grad()

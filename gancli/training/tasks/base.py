@@ -87,6 +87,12 @@ class Task:
         for name in self.nets:
             self.nets[name] = wrapper(self.modules[name])
 
+    def start_from(self, checkpoint) -> list[str]:
+        """Take another run's weights before the first step (`--init`); notices to show. Only GANs can."""
+        from gancli.errors import UsageError
+
+        raise UsageError(f"--init is for GANs, not --arch {self.config.arch}.")
+
     def measure(self, step: int, final: bool = False) -> None:
         """Compute the held-out scores, at metrics rows only (they may be costly)."""
 

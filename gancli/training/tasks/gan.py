@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from gancli.training.augment import diff_augment
-from gancli.config import TrainConfig
+from gancli.training.augment import AdaptiveAugment, diff_augment
+from gancli.config import AUGMENT_POLICY, TrainConfig
 from gancli.data.datasets import ImageDataset
 from gancli.errors import UsageError
 from gancli.data.images import save_grid, to_uint8
@@ -34,6 +34,7 @@ STATS = (
     Stat("D_G_z1", "D(G(z)) in D step", **_D_OUTPUT),
     Stat("D_G_z2", "D(G(z)) in G step", short="in G step", **_D_OUTPUT),
 )
+ADAPTIVE = (Stat("ada_p", "augment p", panel="adaptive augmentation", bounds=(0.0, 1.0)), Stat("ada_r_t", "r_t", panel="adaptive augmentation"))
 GROWTH = (Stat("resolution", fmt="{:.0f}", panel="resolution", text="{0:.0f}x{0:.0f}"), Stat("alpha", fmt="{:.2f}", panel="resolution", bounds=(0.0, 1.0)))
 QUALITY = {
     "FID": Stat("FID", fmt="{:.2f}", panel="FID (lower is better)"),
@@ -73,7 +74,8 @@ def train_step(
         autocast: a context for the forward passes (bf16 autocast for --precision bf16); backward
             passes run outside it, as PyTorch recommends.
         loss: "bce" (non-saturating), "hinge" or "wgan-gp".
-        augment: a differentiable augmentation applied to every image D sees (DiffAugment), or None.
+        augment: a differentiable augmentation applied to every image D sees (DiffAugment), or None; one with an
+            `observe` method (AdaptiveAugment) is shown D's logits on the real images after D's forward pass.
         noise: the random stream of the gradient penalty's mixing weights.
 
     Returns the detached values named by STATS: loss_D, loss_G, D(x), and D(G(z)) in the D
@@ -94,6 +96,8 @@ def train_step(
         if labels is not None and len(labels) > 2:  # real images with a wrong label count as fakes (GAN-CLS)
             rejected = torch.cat([fake_logits, discriminator(aug(real), labels[2])])
         loss_d = get_loss(loss).discriminator(real_logits, rejected)
+    if hasattr(augment, "observe"):  # ADA: D's verdicts on the real images steer the augmentation's strength
+        augment.observe(real_logits)
     if get_loss(loss).penalty:  # in fp32: a double backward through bf16 would lose the penalty's precision
         loss_d = loss_d + gradient_penalty(discriminator, real, fake, c_real, noise)
     loss_d.backward()
@@ -184,11 +188,20 @@ class GANTask(Task):
         check_classes(config.arch, config.num_classes, config.dataset)
         betas = (config.beta1, config.beta2)
         generator = self.add("generator", build_generator(config), config.lr_g, betas, "optimizer_g")
-        self.add("discriminator", build_discriminator(config), config.lr_d, betas, "optimizer_d")
-        self.augment = None
-        if config.augment:
-            policy = tuple(config.augment.split(","))
+        discriminator = self.add("discriminator", build_discriminator(config), config.lr_d, betas, "optimizer_d")
+        if config.freeze_d:
+            from gancli.training.finetune import freeze_blocks
+
+            frozen = freeze_blocks(discriminator, config, config.freeze_d)
+            self.notices.append(f"--freeze-d {config.freeze_d}: D's first {config.freeze_d} blocks ({frozen:,} weights) stay as --init left them.")
+        self.augment = self.adaptive = None
+        policy = tuple(AUGMENT_POLICY.split(","))
+        if config.augment == "diff":
             self.augment = lambda images: diff_augment(images, policy, self.noise)
+        elif config.augment == "ada":  # its p is state: kept in checkpoints with the networks
+            self.adaptive = self.modules["augment"] = AdaptiveAugment(policy).to(device)
+            self.augment = _Observed(self.adaptive, self.noise)
+            self.stats = STATS + ADAPTIVE
         self.ema = None
         if config.ema:  # weights and BatchNorm statistics averaged over steps: what sampling uses
             from torch.optim.swa_utils import AveragedModel
@@ -224,7 +237,27 @@ class GANTask(Task):
             self.modules["discriminator"].advance()
         if self.ema is not None:
             self.ema.update_parameters(self.modules["generator"])
-        return stats
+        return stats if self.adaptive is None else torch.cat([stats, self.adaptive.values()])
+
+    def start_from(self, checkpoint) -> list[str]:
+        """G and D take the checkpoint's weights (the moving average starts from G); label layers start afresh when the
+        classes differ."""
+        from gancli.training.finetune import load_weights
+
+        source = checkpoint.config
+        if source.channels != self.config.channels:
+            raise UsageError(f"--init '{checkpoint.path}' draws {source.channels}-channel images but '{self.config.dataset}' has "
+                             f"{self.config.channels} channels; start from a run on images like these.")  # fmt: skip
+        relabelled = self.arch.conditional and tuple(source.class_names) != tuple(self.config.class_names)
+        for name in ("generator", "discriminator"):
+            load_weights(self.modules[name], checkpoint, name, relabelled)
+        if self.ema is not None:
+            self.ema.module.load_state_dict(self.modules["generator"].state_dict())
+        notices = [f"Starting from '{checkpoint.path}' (step {checkpoint.step:,} of {source.arch} on {source.dataset}): G and D take its weights."]
+        if relabelled:
+            notices.append(f"Its classes ({_names(source.class_names)}) are not this data's ({_names(self.config.class_names)}): "
+                           "the label layers start afresh.")  # fmt: skip
+        return notices
 
     def sampling_generator(self) -> torch.nn.Module:
         """The generator users get from this run: the moving average where there is one."""
@@ -248,6 +281,23 @@ class GANTask(Task):
         fakes = generator(self.preview_z, *self.preview_cond)
         generator.train()
         save_grid(to_uint8(fakes), path, nrow=PREVIEW_COLUMNS)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+class _Observed:
+    """AdaptiveAugment drawing from the task's random stream, as train_step calls an augmentation."""
+
+    def __init__(self, adaptive: AdaptiveAugment, noise: torch.Generator):
+        self.adaptive, self.noise = adaptive, noise
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.adaptive(images, self.noise)
+
+    def observe(self, real_logits: torch.Tensor) -> None:
+        self.adaptive.observe(real_logits)
 
 
 class SampleQuality:
