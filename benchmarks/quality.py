@@ -6,6 +6,9 @@ The real-data floor is the score of held-out real images against the same refere
 
     python benchmarks/quality.py --dataset fashion-mnist --minutes 10 --seeds 0,1 [--recipes default,ema,...] [--n 10000]
 
+A recipe may change fields of a named one: `quick+r1=1+discriminator_norm=none`, `small-fast+residual` (a bare
+field name is True), any TrainConfig field by its name.
+
 `--recipes reference` trains the PyTorch DCGAN example's loop on the same model for the same time, as a row.
 
 Each recipe trains once per seed; the table shows the mean over seeds and, after it, the spread (max - min).
@@ -34,6 +37,9 @@ from gancli.cli.progress import TrainingDisplay
 RECIPES: dict[str, dict] = {
     "default": {},
     "ema": {"ema": 0.999},
+    # `quick` and `small-fast` as they were before R1 joined them (issue 26's baseline rows; +r1=1 is what they are now).
+    # The quick start's recipe, its steps replaced by the budget:
+    "quick": {"generator_width": 16, "discriminator_width": 16, "lr_g": 3e-3, "lr_d": 3e-3, "ema": 0.999},
     # the quick start's idea at a size for 10 minutes: small nets, high learning rates, EMA
     "small-fast": {"generator_width": 32, "discriminator_width": 32, "lr_g": 2e-3, "lr_d": 2e-3, "ema": 0.999},
     "ttur": {"lr_g": 1e-4, "lr_d": 4e-4},
@@ -48,7 +54,7 @@ RECIPES: dict[str, dict] = {
                "phase_steps": 80},  # growth done after 560 steps, well inside a 4-minute budget
     "stylegan": {"arch": "stylegan", "image_size": 32, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99},
 }
-EXTRA = ("bf16", "sagan", "progan", "stylegan", "reference")  # run only when asked for
+EXTRA = ("quick", "bf16", "sagan", "progan", "stylegan", "reference")  # run only when asked for
 REFERENCE = "reference"  # not a gancli recipe: the PyTorch DCGAN example's loop on the same model (train_reference)
 
 
@@ -105,6 +111,19 @@ def train_reference(dataset: str, seed: int, minutes: float):
     return net_g.eval(), config, steps
 
 
+def recipe_values(spec: str) -> dict:
+    """A named recipe's TrainConfig values, with the changes `+field=value` (or `+field` for True) after its name."""
+    from gancli.config import field_type
+
+    name, *changes = spec.split("+")
+    values = dict(RECIPES[name])
+    for change in changes:
+        key, _, text = change.partition("=")
+        kind = field_type(key)
+        values[key] = text.lower() in ("", "1", "true") if kind == "bool" else int(text) if kind == "int" else float(text) if kind == "float" else text
+    return values
+
+
 def cpu_clock() -> float:
     """CPU seconds of this process per thread: wall seconds on an otherwise idle machine."""
     return time.process_time() / torch.get_num_threads()
@@ -148,7 +167,7 @@ def main() -> None:
                 print(f"{name} seed {seed}: {json.dumps(runs[name][-1])}", flush=True)
                 continue
             if not last_checkpoint_path(run_dir).is_file():
-                recipe = {"arch": "dcgan", "image_size": 28} | RECIPES[name]
+                recipe = {"arch": "dcgan", "image_size": 28} | recipe_values(name)
                 config = TrainConfig(dataset=args.dataset, steps=10**7, sample_every=500, seed=seed, **recipe)
                 with TrainingDisplay() as display:  # live on a terminal, a line now and then in a log
                     clock = cpu_clock if args.clock == "cpu" else time.perf_counter

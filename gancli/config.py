@@ -17,6 +17,7 @@ MIN_DEFAULT_STEPS = 1000  # the default length's floor: small folders still trai
 SHORT_RUN_STEPS = 200  # runs shorter than this are told they will show little
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 EMA_DECAY = 0.999  # --ema
+R1_INTERVAL = 16  # --r1: steps between penalties (lazy regularisation, Karras et al., 2020)
 AUGMENT_POLICY = "color,translation,cutout"  # --augment diff and ada: DiffAugment's three policies (gancli.training.augment)
 
 MODEL, TRAINING, RECIPE, EVALUATION, OUTPUT = "Model", "Training", "Recipe", "Evaluation while training", "Output"  # help panels
@@ -65,6 +66,9 @@ class TrainConfig:
     class_names: tuple[str, ...] = option(())  # follows the data
     upsample: str = option("transpose", help="dcgan, cdcgan generator: transposed convolutions or nearest upsample + 5x5 conv.",
                            panel=MODEL, choices=("transpose", "nearest"))  # Radford et al., or the Keras variant
+    # SN-GAN / BigGAN blocks: two 3x3 convolutions and a shortcut per stage; D without BatchNorm
+    residual: bool = option(False, help="dcgan: residual blocks in G and D (SN-GAN, BigGAN) instead of one (transposed) convolution per stage.",
+                            panel=MODEL, switch=True)
     generator_width: int = option(64, help="Channels of the generator's last stage (ngf).", panel=MODEL, low=1, high=1024)
     discriminator_width: int = option(64, help="Channels of the discriminator's first stage (ndf).", panel=MODEL, low=1, high=1024)
     phase_steps: int = option(0, help="progan: steps per fade-in or stable phase (0: spread over the run).", panel=MODEL, low=0, high=10**9)
@@ -93,6 +97,11 @@ class TrainConfig:
                        choices=("bce", "hinge", "wgan-gp"))  # gancli.training.losses.LOSSES
     spectral_norm: bool = option(False, help="Spectral normalisation in D (its BatchNorm becomes a bias); Adam betas 0 / 0.9 unless given.",
                                  panel=RECIPE, switch=True)
+    discriminator_norm: str = option("batch", help="dcgan, cdcgan: D's normalisation: batch (DCGAN's BatchNorm) or none (a per-channel "
+                                     "bias instead, as under spectral norm).", panel=RECIPE, choices=("batch", "none"))
+    # lazy regularisation (StyleGAN2): the penalty times R1_INTERVAL, every R1_INTERVAL steps
+    r1: float = option(0.0, help=f"R1 penalty gamma/2 |grad D(x)|^2 on real images, every {R1_INTERVAL} steps (0: off).", panel=RECIPE,
+                       low=0.0, high=1e6, resume="announced", metavar="GAMMA")
     # ...but its shift kept as a per-channel bias: without one, D's bias-free layers made D(a x) = a D(x).
     spectral_norm_bias: bool = option(True)
     label_projection: bool = option(True)  # conditional D: + <embedding(y), pooled features> (Miyato & Koyama, 2018)
@@ -100,6 +109,10 @@ class TrainConfig:
     # the decay of the generator's exponential moving average; 0 trains without one
     ema: float = option(0.0, help=f"Keep a moving average of G's weights (decay {EMA_DECAY}); sample/eval use it unless --no-ema.",
                         panel=RECIPE, low=0.0, high=1.0, switch=True)
+    # the moving average's half-life is at most this fraction of the steps so far (StyleGAN2's ema_rampup); 0: the
+    # decay ramps up as min(decay, (1 + n) / (10 + n)), as before this field existed
+    ema_warmup: float = option(0.0, help="With --ema: cap the average's half-life at this fraction of the steps so far (0: the (1+n)/(10+n) "
+                               "ramp).", panel=RECIPE, low=0.0, high=1.0, metavar="X")
     # on everything D sees, real and fake: none; DiffAugment at full strength; or ADA's adaptive probability p
     augment: str = option("none", help="Augment what D sees: diff (DiffAugment, what --augment alone means) or ada (its strength adapts to "
                           "D's overfitting): for small datasets.", panel=RECIPE, choices=("none", "diff", "ada"), flag_value="diff",

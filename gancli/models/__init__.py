@@ -52,7 +52,7 @@ KINDS: dict[str, Kind] = {
 
 
 # Options of the adversarial recipe: every GAN takes them, upscalers and the classifier do not.
-RECIPE_OPTIONS = ("loss", "spectral_norm", "ema", "augment", "init", "freeze_d", "eval_every")
+RECIPE_OPTIONS = ("loss", "spectral_norm", "r1", "ema", "ema_warmup", "augment", "init", "freeze_d", "eval_every")
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture("gan", "gancli.models.mlp", "classic fully-connected GAN (Goodfellow et al., 2014)", None, options=_GAN),
         Architecture("dcgan", "gancli.models.dcgan", "deep convolutional GAN (Radford et al., 2015)", DCGAN_SIZES,
-                     options=_GAN + ("upsample",)),
+                     options=_GAN + ("upsample", "residual", "discriminator_norm")),
         Architecture("sagan", "gancli.models.sagan", "self-attention GAN (Zhang et al., 2019): hinge loss, spectral norm, two learning rates",
                      DCGAN_SIZES, options=_GAN + ("attention_size",),
                      defaults=(("loss", "hinge"), ("lr_g", 1e-4), ("lr_d", 4e-4), ("beta1", 0.0), ("beta2", 0.9))),
@@ -117,7 +117,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("cgan", "gancli.models.conditional", "conditional fully-connected GAN (Mirza & Osindero, 2014)", None,
                      conditional=True, options=_GAN, generator="CGANGenerator", discriminator="CGANDiscriminator"),
         Architecture("cdcgan", "gancli.models.conditional", "conditional DCGAN", DCGAN_SIZES,
-                     conditional=True, options=_GAN + ("upsample",), generator="CDCGANGenerator", discriminator="CDCGANDiscriminator"),
+                     conditional=True, options=_GAN + ("upsample", "discriminator_norm"), generator="CDCGANGenerator", discriminator="CDCGANDiscriminator"),
         Architecture("srcnn", "gancli.models.srcnn", "SRCNN super-resolution (Dong et al., 2014)", None, task="upscaler", kind="upscaler",
                      options=("scale",), generator="Upscaler", discriminator=None, max_image_size=512),
         Architecture("upgan", "gancli.models.upgan", "adversarial up-sampler: a multi-stage GAN's second stage", None, task="upscaler",

@@ -1,4 +1,5 @@
-"""DCGAN (Radford et al., 2015) at 28, 32, 64 and 128 pixels, plus the Keras upsample+conv generator."""
+"""DCGAN (Radford et al., 2015) at 28, 32, 64 and 128 pixels, plus the Keras upsample+conv generator and
+residual stages (`--residual`: SN-GAN's blocks, Miyato et al., 2018) on the same feature-map sizes and widths."""
 
 from __future__ import annotations
 
@@ -42,6 +43,35 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+class UpBlock(nn.Module):
+    """SN-GAN's generator block: BN, ReLU, nearest upsample to `side`, 3x3 conv, BN, ReLU, 3x3 conv; plus upsample, 1x1 conv."""
+
+    def __init__(self, w_in: int, w_out: int, side: int):
+        super().__init__()
+        up = nn.Upsample(size=(side, side), mode="nearest")  # by size: 4 -> 7 at 28 pixels
+        self.main = nn.Sequential(nn.BatchNorm2d(w_in), nn.ReLU(), up, nn.Conv2d(w_in, w_out, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(w_out), nn.ReLU(), nn.Conv2d(w_out, w_out, 3, 1, 1))  # fmt: skip
+        self.shortcut = nn.Sequential(up, nn.Conv2d(w_in, w_out, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x) + self.shortcut(x)
+
+
+class DownBlock(nn.Module):
+    """SN-GAN's discriminator block, without normalisation: [ReLU,] 3x3 conv, ReLU, 3x3 conv, average pool to `side`;
+    plus 1x1 conv and pool. The first block sees the image itself, so it starts with the convolution (no ReLU)."""
+
+    def __init__(self, w_in: int, w_out: int, side: int, first: bool):
+        super().__init__()
+        pool = nn.AdaptiveAvgPool2d(side)  # 2x2 means, and 7 -> 4 at 28 pixels
+        self.main = nn.Sequential(*([] if first else [nn.LeakyReLU(0.2)]), nn.Conv2d(w_in, w_out, 3, 1, 1), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(w_out, w_out, 3, 1, 1), pool)  # fmt: skip
+        self.shortcut = nn.Sequential(nn.Conv2d(w_in, w_out, 1), pool)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x) + self.shortcut(x)
+
+
 class Generator(nn.Module):
     """z (B, latent_dim) -> image (B, C, S, S) in [-1, 1].
 
@@ -54,14 +84,27 @@ class Generator(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        layers = self._nearest(config) if config.upsample == "nearest" else self._transposed(config)
+        if config.residual:
+            layers = self._residual(config)
+        else:
+            layers = self._nearest(config) if config.upsample == "nearest" else self._transposed(config)
         self.net = nn.Sequential(*layers, nn.Tanh())
-        self.apply(init_weights)
+        if not config.residual:  # residual stages keep PyTorch's default init: N(0, 0.02) starves the skip-free path
+            self.apply(init_weights)
 
     @property
     def stem_size(self) -> int:
         """How many leading layers of `net` form the projection of z (layer, BatchNorm, ReLU[, reshape])."""
         return 4 if isinstance(self.net[0], nn.Linear) else 3
+
+    def _residual(self, config) -> list[nn.Module]:
+        sizes = feature_sizes(config.image_size)
+        # e.g. 28x28, width 32: 128 @ 4x4 -> 64 @ 7 -> 32 @ 14 -> 32 @ 28 -> C @ 28 (DCGAN's widths, one more block at full size)
+        widths = [config.generator_width * 2 ** max(len(sizes) - 2 - i, 0) for i in range(len(sizes))]
+        self.latent_shape = (config.latent_dim,)
+        layers: list[nn.Module] = [nn.Linear(config.latent_dim, widths[0] * sizes[0] ** 2), nn.Unflatten(1, (widths[0], sizes[0], sizes[0]))]
+        layers += [UpBlock(widths[i], widths[i + 1], sizes[i + 1]) for i in range(len(sizes) - 1)]
+        return layers + [nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], config.channels, 3, 1, 1)]
 
     def _transposed(self, config) -> list[nn.Module]:
         sizes = feature_sizes(config.image_size)
@@ -112,6 +155,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, config):
         super().__init__()
+        self.residual = getattr(config, "residual", False)  # (sagan's subclass has no such option)
         stages = downsampling(config)
         self.first_kernel = stages[0][2]
         self.feature_width = stages[-1][1]
@@ -120,6 +164,8 @@ class Discriminator(nn.Module):
         self.initialise()
 
     def stage(self, index: int, w_in: int, w_out: int, kernel: int, side: int, config) -> list[nn.Module]:
+        if self.residual:
+            return [DownBlock(w_in, w_out, side, first=index == 0)] + ([nn.LeakyReLU(0.2)] if index == len(downsampling(config)) - 1 else [])
         batch_norm = [nn.BatchNorm2d(w_out)] if index else []  # none on the image itself (the paper)
         return [nn.Conv2d(w_in, w_out, kernel, 2, 1, bias=False), *batch_norm, nn.LeakyReLU(0.2, True)]
 
@@ -127,7 +173,8 @@ class Discriminator(nn.Module):
         return nn.Conv2d(width, 1, 4, 1, 0, bias=False)
 
     def initialise(self) -> None:
-        self.apply(init_weights)
+        if not self.residual:
+            self.apply(init_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).view(-1)

@@ -5,7 +5,8 @@ discriminators use no BatchNorm. BatchNorm's shift stays, as a learned per-chann
 convolutions have none of their own (BatchNorm follows them), and without any bias the network
 is positively homogeneous, D(a x) = a D(x), which made DCGAN + SN collapse (docs/recipes.md,
 "Why hinge + SN collapsed"). The gradient penalty of WGAN-GP is defined per image, which BatchNorm breaks by
-mixing the images of a batch; there a per-image layer norm replaces it.
+mixing the images of a batch; there a per-image layer norm replaces it. `--discriminator-norm none` makes the
+same change as spectral norm (BatchNorm to a bias) without the normalisation: for R1, also defined per image.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ChannelBias(nn.Module):
 
 def adapt_discriminator(discriminator: nn.Module, config) -> nn.Module:
     per_image = config.loss == "wgan-gp"
-    if per_image or config.spectral_norm:
+    if per_image or config.spectral_norm or config.discriminator_norm == "none":
         _replace_batch_norms(discriminator, per_image, config.spectral_norm_bias)
     if config.spectral_norm:
         for module in list(discriminator.modules()):

@@ -140,10 +140,11 @@ class Loop:
         if resume is not None:
             start_step, seconds_before = self._resume(resume)
         task.seed_rank(cluster.rank, start_step)
+        task.steps_taken = start_step
         if cluster.distributed:
             task.wrap(lambda module: distributed.replicate(module, self.dev))
         if compile:
-            task.wrap(compiler())
+            task.wrap(compiler(), double_backward=False)
         stats = task.stats + task.scores
         with RunLock(files.root) if self.writes else contextlib.nullcontext():
             if self.writes:

@@ -3,6 +3,8 @@
     bce      D: -log D(x) - log(1 - D(G(z)))     G: -log D(G(z))        (Goodfellow et al., 2014)
     hinge    D: relu(1 - D(x)) + relu(1 + D(G(z)))   G: -D(G(z))        (Lim & Ye, 2017; SAGAN)
     wgan-gp  D: D(G(z)) - D(x) + 10 (|grad D(x_hat)| - 1)^2   G: -D(G(z))  (Gulrajani et al., 2017)
+
+and R1 (Mescheder et al., 2018), a penalty on D's gradient at real images that any of them may add (--r1).
 """
 
 from __future__ import annotations
@@ -78,3 +80,11 @@ def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, cond
     logits = discriminator(mixed, *condition)
     (grad,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
     return GP_WEIGHT * (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def r1_penalty(discriminator, real: torch.Tensor, condition: tuple, augment) -> torch.Tensor:
+    """E[|grad_x D(augment(x))|^2] over the real images x: D kept flat where the data is (Mescheder et al., 2018)."""
+    real = real.detach().requires_grad_(True)
+    logits = discriminator(augment(real), *condition)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()

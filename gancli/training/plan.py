@@ -147,8 +147,8 @@ def _new_config(o: dict, given: set[str], values: dict, changes: dict) -> TrainC
 
 
 # What a run started with --init takes from that run: its network's shape (a flag may repeat it, not change it).
-INIT_SHAPE = ("arch", "image_size", "latent_dim", "upsample", "generator_width", "discriminator_width", "attention_size", "spectral_norm",
-              "spectral_norm_bias", "label_projection")  # fmt: skip
+INIT_SHAPE = ("arch", "image_size", "latent_dim", "upsample", "residual", "generator_width", "discriminator_width", "attention_size",
+              "spectral_norm", "spectral_norm_bias", "discriminator_norm", "label_projection")  # fmt: skip
 
 
 def _from_init(o: dict, values: dict, given: set[str]) -> set[str]:

@@ -55,9 +55,11 @@ class Task:
         self.modules: dict[str, nn.Module] = {}  # what checkpoints store, unwrapped
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.nets: dict[str, nn.Module] = {}  # the modules step() runs: wrapped by wrap() (DDP, compile)
+        self.twice: dict[str, nn.Module] = self.nets  # the same, for gradient penalties: wrapped only where a double backward works
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)  # every random draw of a step
         self.autocast = precision_context(config.precision, device)
         self.train_count = len(dataset)  # the epoch order draws indices below this
+        self.steps_taken = 0  # steps taken so far, resumed ones included (the loop sets it when it resumes)
         self.notices: list[str] = []
         self.hyperparameters: dict[str, dict] = {}  # optimiser name -> lr and betas from the config (resuming may change them)
 
@@ -82,8 +84,11 @@ class Task:
         """Write the fixed-input grid of this moment (samples/step_N.png)."""
         raise NotImplementedError
 
-    def wrap(self, wrapper) -> None:
-        """Run the training forwards through wrapper(module) (DDP, torch.compile); self.modules stay bare."""
+    def wrap(self, wrapper, double_backward: bool = True) -> None:
+        """Run the training forwards through wrapper(module) (DDP, torch.compile); self.modules stay bare. A wrapper
+        without `double_backward` (torch.compile: aot_autograd has none) leaves gradient penalties on the modules before it."""
+        if not double_backward:
+            self.twice = dict(self.nets)
         for name in self.nets:
             self.nets[name] = wrapper(self.modules[name])
 

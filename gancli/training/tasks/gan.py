@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 
 from gancli.training.augment import AdaptiveAugment, diff_augment
-from gancli.config import AUGMENT_POLICY, TrainConfig
+from gancli.config import AUGMENT_POLICY, R1_INTERVAL, TrainConfig
 from gancli.data.datasets import ImageDataset
 from gancli.errors import UsageError
 from gancli.data.images import save_grid, to_uint8
 from gancli.use.latent import latent_batches
-from gancli.training.losses import get_loss, gradient_penalty
+from gancli.training.losses import get_loss, gradient_penalty, r1_penalty
 from gancli.models import build_discriminator, build_generator, check_classes, get_architecture
 from gancli.training.tasks.base import Stat, Task
 
@@ -62,6 +62,8 @@ def train_step(
     loss: str = "bce",
     augment=None,
     noise: torch.Generator | None = None,
+    r1: float = 0.0,
+    penalised=None,
 ) -> torch.Tensor:
     """One update of D, then one of G, with the adversarial loss `loss` on logits (gancli.training.losses).
 
@@ -77,6 +79,8 @@ def train_step(
         augment: a differentiable augmentation applied to every image D sees (DiffAugment), or None; one with an
             `observe` method (AdaptiveAugment) is shown D's logits on the real images after D's forward pass.
         noise: the random stream of the gradient penalty's mixing weights.
+        r1: the weight of D's R1 penalty this step, gamma / 2 (times the interval, when it is applied lazily); 0: none.
+        penalised: D as the gradient penalties run it (a double backward), when `discriminator` cannot (compiled).
 
     Returns the detached values named by STATS: loss_D, loss_G, D(x), and D(G(z)) in the D
     step (D_G_z1, before D's update) and in the G step (D_G_z2, after D's update, before G's), as
@@ -99,7 +103,9 @@ def train_step(
     if hasattr(augment, "observe"):  # ADA: D's verdicts on the real images steer the augmentation's strength
         augment.observe(real_logits)
     if get_loss(loss).penalty:  # in fp32: a double backward through bf16 would lose the penalty's precision
-        loss_d = loss_d + gradient_penalty(discriminator, real, fake, c_real, noise)
+        loss_d = loss_d + gradient_penalty(penalised or discriminator, real, fake, c_real, noise)
+    if r1:  # in fp32 too, and through the same augmentation as D's other view of the reals
+        loss_d = loss_d + r1 * r1_penalty(penalised or discriminator, real, c_real, aug)
     loss_d.backward()
     opt_d.step()
 
@@ -159,18 +165,26 @@ def preview_inputs(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return z.repeat(classes, 1), torch.arange(classes).repeat_interleave(PREVIEW_COLUMNS)
 
 
-def ema_with_warmup(decay: float):
-    """An AveragedModel update: exponential moving average whose decay ramps up as min(decay, (1 + n) / (10 + n)).
+def ema_decay(decay: float, warmup: float, n: float) -> float:
+    """The moving average's decay at its n-th update (n = 0, 1, ...).
 
-    A fixed 0.999 would keep 74% of the random initial weights after 300 steps; the ramp (as in
-    TensorFlow's ExponentialMovingAverage with num_updates) makes short runs sample well too.
+    A fixed 0.999 would keep 74% of the random initial weights after 300 steps, so it ramps up: with warmup 0, as
+    min(decay, (1 + n) / (10 + n)) (TensorFlow's ExponentialMovingAverage with num_updates); with warmup r, the
+    half-life (log 0.5 / log decay steps) is at most r * n steps (StyleGAN2's ema_rampup, counted in steps).
     """
+    if not warmup:
+        return min(decay, (1 + n) / (10 + n))
+    return min(decay, 0.5 ** (1 / max(warmup * n, 1e-8)))
+
+
+def ema_with_warmup(decay: float, warmup: float = 0.0):
+    """An AveragedModel update: exponential moving average whose decay ramps up as ema_decay() says."""
 
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
         n = float(num_averaged)
         floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
         if floats:
-            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - min(decay, (1 + n) / (10 + n)))
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - ema_decay(decay, warmup, n))
         for a, c in zip(averaged, current):
             if not a.is_floating_point():  # counters such as BatchNorm's num_batches_tracked
                 a.copy_(c)
@@ -206,7 +220,7 @@ class GANTask(Task):
         if config.ema:  # weights and BatchNorm statistics averaged over steps: what sampling uses
             from torch.optim.swa_utils import AveragedModel
 
-            self.ema = AveragedModel(generator, multi_avg_fn=ema_with_warmup(config.ema), use_buffers=True)
+            self.ema = AveragedModel(generator, multi_avg_fn=ema_with_warmup(config.ema, config.ema_warmup), use_buffers=True)
             self.modules["generator_ema"] = self.ema
         self.quality = SampleQuality(config, device) if config.eval_every else None
         if self.quality is not None and self.quality.warning:
@@ -231,13 +245,21 @@ class GANTask(Task):
             if self.config.label_mismatch and self.config.num_classes > 1:
                 labels += (wrong_labels(labels[0], self.config.num_classes, self.noise),)
         stats = train_step(real, self.nets["generator"], self.nets["discriminator"], self.optimizers["optimizer_g"],
-                           self.optimizers["optimizer_d"], z, labels, self.autocast, self.config.loss, self.augment, self.noise)  # fmt: skip
+                           self.optimizers["optimizer_d"], z, labels, self.autocast, self.config.loss, self.augment, self.noise,
+                           self.r1_weight(), self.twice["discriminator"])  # fmt: skip
+        self.steps_taken += 1
         if self.arch.growth:
             self.modules["generator"].advance()
             self.modules["discriminator"].advance()
         if self.ema is not None:
             self.ema.update_parameters(self.modules["generator"])
         return stats if self.adaptive is None else torch.cat([stats, self.adaptive.values()])
+
+    def r1_weight(self) -> float:
+        """gamma / 2 times R1_INTERVAL on every R1_INTERVAL-th step (the first included), else 0 (lazy regularisation)."""
+        if not self.config.r1 or self.steps_taken % R1_INTERVAL:
+            return 0.0
+        return self.config.r1 / 2 * R1_INTERVAL
 
     def start_from(self, checkpoint) -> list[str]:
         """G and D take the checkpoint's weights (the moving average starts from G); label layers start afresh when the
