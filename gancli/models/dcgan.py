@@ -155,7 +155,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.residual = getattr(config, "residual", False)  # (sagan's subclass has no such option)
+        self.residual = config.residual  # False for sagan, which refuses --residual
         stages = downsampling(config)
         self.first_kernel = stages[0][2]
         self.feature_width = stages[-1][1]
