@@ -138,7 +138,9 @@ def test_ema_weights_are_sampled_by_default(cli, isolated):
 
 def test_recipes_are_refused_for_upscalers(cli):
     result = cli("train", "mnist", "--arch", "srcnn", "--ema", "--steps", "1")
-    assert result.code == 2 and "--ema apply to GANs" in result.err
+    assert result.code == 2 and "--ema applies to GANs" in result.err and "drop it." in result.err
+    both = cli("train", "mnist", "--arch", "srcnn", "--ema", "--r1", "1", "--steps", "1")
+    assert both.code == 2 and "--r1, --ema apply to GANs, not to --arch srcnn; drop them." in both.err
 
 
 def test_named_recipe_sets_what_the_user_did_not(cli, isolated):

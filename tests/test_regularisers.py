@@ -119,7 +119,7 @@ def test_configs_from_before_read_as_they_were_trained():
     "args, message",
     [
         (["--arch", "sagan", "--residual"], "--residual is for --arch dcgan, not sagan"),
-        (["--arch", "srcnn", "--r1", "1"], "--r1 apply to GANs, not to --arch srcnn"),
+        (["--arch", "srcnn", "--r1", "1"], "--r1 applies to GANs, not to --arch srcnn; drop it."),
         (["--r1", "-1"], "--r1"),
         (["--discriminator-norm", "layer"], "'layer' is not one of 'batch', 'none'"),
     ],

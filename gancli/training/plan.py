@@ -134,7 +134,8 @@ def _new_config(o: dict, given: set[str], values: dict, changes: dict) -> TrainC
     refused = [name for name in OWNED_OPTIONS if name in given and not arch.takes(name)]
     recipe = [name for name in RECIPE_OPTIONS if name in refused]
     if recipe:
-        raise UsageError(f"{', '.join(flag(n) for n in recipe)} apply to GANs, not to --arch {arch.name}; drop them.")
+        verb, them = ("applies", "it") if len(recipe) == 1 else ("apply", "them")
+        raise UsageError(f"{', '.join(flag(n) for n in recipe)} {verb} to GANs, not to --arch {arch.name}; drop {them}.")
     if refused:
         raise UsageError(f"{flag(refused[0])} is for --arch {', '.join(owners(refused[0]))}, not {arch.name}; drop it.")
     if "scale" in arch.options and size < 2 * o["scale"]:
