@@ -147,19 +147,22 @@ def test_named_recipe_sets_what_the_user_did_not(cli, isolated):
     """--recipe quick fills widths, learning rates, EMA, R1 and length; the user's own flags win."""
     result = cli("train", "mnist", "--recipe", "quick", "--steps", "2", "--lr-g", "1e-4", *FAST, "--out", "run")
     assert result.code == 0, result.out
-    assert "Recipe quick: --generator-width 16 --discriminator-width 16 --lr-d 0.003 --ema --r1 1." in result.out + result.err
+    assert "Recipe quick: --generator-width 16 --discriminator-width 16 --lr-d 0.003 --ema --r1 1 --beta1 0 --beta2 0.99." in result.out + result.err
     config = checkpoints.read_header(isolated / "run" / "checkpoints" / "last.safetensors").config
     assert (config.generator_width, config.discriminator_width, config.lr_g, config.lr_d, config.ema, config.r1) == (16, 16, 1e-4, 3e-3, 0.999, 1.0)
+    assert (config.beta1, config.beta2) == (0.0, 0.99)
     assert config.steps == 2
 
 
-def test_small_fast_leaves_r1_out_for_cdcgan(cli, isolated):
-    """R1 was measured better for dcgan and worse for cdcgan: the recipe adds it to one, and says so."""
-    for arch, r1 in (("dcgan", 1.0), ("cdcgan", 0.0)):
+def test_small_fast_leaves_r1_and_its_betas_out_for_cdcgan(cli, isolated):
+    """R1 (and Adam betas 0 / 0.99 with it) were measured better for dcgan, R1 worse for cdcgan: the recipe adds them
+    to one, and says so."""
+    for arch, r1, betas in (("dcgan", 1.0, (0.0, 0.99)), ("cdcgan", 0.0, (0.5, 0.999))):
         result = cli("train", "mnist", "--arch", arch, "--recipe", "small-fast", "--steps", "1", *FAST, "--out", arch)
         assert result.code == 0, result.err
-        assert ("--r1 1" in result.out + result.err) == bool(r1)
-        assert checkpoints.read_header(isolated / arch / "checkpoints" / "last.safetensors").config.r1 == r1
+        assert ("--r1 1 --beta1 0 --beta2 0.99." in result.out + result.err) == bool(r1)
+        config = checkpoints.read_header(isolated / arch / "checkpoints" / "last.safetensors").config
+        assert (config.r1, config.beta1, config.beta2) == (r1, *betas)
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -249,6 +249,7 @@ def test_usefulness_controls(digits):
     assert len(chance.class_accuracy[0]) == 10
 
 
+@pytest.mark.slow  # six classifier fits, each tested on 1,000 held-out digits: 9 s
 def test_usefulness_command_on_a_conditional_run(cli, isolated):
     import shutil
 
@@ -263,6 +264,9 @@ def test_usefulness_command_on_a_conditional_run(cli, isolated):
 
     record = json.loads((isolated / "run" / "eval.json").read_text())[-1]
     assert len(record["usefulness"]["real+synthetic"]) == 2 and record["per_class"] == 3
+
+
+def test_usefulness_refuses_what_it_cannot_measure(cli, isolated):
     refused = cli("eval", FIXTURES / "dcgan-ema.safetensors", "--usefulness")
     assert refused.code == 2 and "needs a conditional run" in refused.err
     mixed = cli("eval", FIXTURES / "cdcgan.safetensors", "--usefulness", "--n", "100")

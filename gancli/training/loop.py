@@ -87,7 +87,7 @@ def train(
     if resume is None and length_note:
         notices.append(length_note)
     elif resume is None and total < SHORT_RUN_STEPS and arch.kind_of.short_run_note:
-        notices.append(f"{total} steps is a short run: expect noise or blobs, not pictures (the quick start, --recipe quick, takes 1,500).")
+        notices.append(f"{total} steps is a short run: expect noise or blobs, not pictures (the quick start, --recipe quick, takes 2,000).")
     config = arch.prepare(config, total, notices)
     if cluster.distributed:
         dev = distributed.start(cluster, dev)
