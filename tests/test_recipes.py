@@ -144,7 +144,7 @@ def test_recipes_are_refused_for_upscalers(cli):
 
 
 def test_named_recipe_sets_what_the_user_did_not(cli, isolated):
-    """--recipe quick fills widths, learning rates, EMA, R1 and length; the user's own flags win."""
+    """--recipe quick fills widths, learning rates, EMA, R1, Adam betas and length; the user's own flags win."""
     result = cli("train", "mnist", "--recipe", "quick", "--steps", "2", "--lr-g", "1e-4", *FAST, "--out", "run")
     assert result.code == 0, result.out
     assert "Recipe quick: --generator-width 16 --discriminator-width 16 --lr-d 0.003 --ema --r1 1 --beta1 0 --beta2 0.99." in result.out + result.err
